@@ -7,6 +7,8 @@ with its reason, before anything is validated; nothing else about the document i
 * ``custom_fields[].value`` is typed string although select fields take arrays (and numbers and
   booleans occur) → any JSON value;
 * ``POST /products/categories`` requires ``full_name`` where the field is ``name`` → ``name``;
+* ``POST /products/{productId}/offers`` requires a top-level ``name`` where the only property
+  is ``offers`` (the same slip, not listed in keycrm-api.md §10) → ``offers``;
 * live KeyCRM returns null for many fields typed non-nullable → responses (only responses) are
   validated with every schema nullable.
 Requests — what *we* send — are validated against the corrected document as it stands.
@@ -127,6 +129,8 @@ def _fix_document(raw: dict[str, Any]) -> dict[str, Any]:
     categories = doc["paths"]["/products/categories"]["post"]["requestBody"]
     schema = categories["content"]["application/json"]["schema"]
     schema["required"] = ["name" if r == "full_name" else r for r in schema.get("required", [])]
+    offers = doc["paths"]["/products/{productId}/offers"]["post"]["requestBody"]
+    offers["content"]["application/json"]["schema"]["required"] = ["offers"]
     return doc
 
 
