@@ -22,6 +22,7 @@ from accounts.services import (
     keycrm_account_rotate_webhook_token,
 )
 
+
 def _https_urls(field: models.Field, **kwargs) -> forms.Field | None:
     # A URL typed without a scheme is taken as https (Django 6's default, chosen now).
     if isinstance(field, models.URLField):
@@ -88,6 +89,8 @@ class CheckConnectionMixin:
     same service."""
 
     change_form_template = "admin/accounts/change_form_with_check.html"
+    # A URL typed without a scheme is taken as https (Django 6's default, chosen now).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     run_check: Callable[[object], CheckResult]  # each admin class says which service it calls
 
     @admin.action(description=_("Check connection"))

@@ -194,7 +194,7 @@ class BasClient:
             cached = _metadata_cache.get(key)
             if cached and not refresh and time.monotonic() - cached.fetched_at < ttl:
                 return cached.metadata
-        cache_key = "bas-metadata:" + hashlib.sha256("|".join(key).encode()).hexdigest()
+        cache_key = self._metadata_cache_key()
         xml = None if refresh else cache.get(cache_key)
         if xml is None:
             xml = self._call("GET", "$metadata", params={"$format": None},
@@ -212,8 +212,13 @@ class BasClient:
         return parsed
 
     def forget_metadata(self) -> None:
+        """Drop the cached $metadata (after objects were published or the base updated)."""
         with _metadata_lock:
             _metadata_cache.pop((self.root, self.username), None)
+        cache.delete(self._metadata_cache_key())
+
+    def _metadata_cache_key(self) -> str:
+        return "bas-metadata:" + hashlib.sha256(f"{self.root}|{self.username}".encode()).hexdigest()
 
     # --- reading ------------------------------------------------------------------------------
     def list(self, entity_set: str, *, filter: str | None = None,

@@ -420,10 +420,10 @@ def filter_value(value: Any) -> str:
 def encode_query(params: Mapping[str, Any]) -> str:
     if not params:
         return ""
-    # Brackets and commas stay literal: KeyCRM (Laravel) reads them either way and the log
-    # stays readable. Spaces become %20.
+    # Spaces become %20, commas and colons stay literal (readable logs); brackets are
+    # percent-encoded, as RFC 3986 wants in a query and as KeyCRM (Laravel) decodes them.
     parts = [
-        f"{quote(str(k), safe='[]')}={quote(str(v), safe=',:[]')}"
+        f"{quote(str(k), safe='')}={quote(str(v), safe=',:')}"
         for k, v in params.items() if v is not None
     ]
     return "?" + "&".join(parts)

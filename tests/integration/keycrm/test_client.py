@@ -64,7 +64,8 @@ def test_list_orders_pages_through_everything_one_page_at_a_time(client, keycrm,
     pages = keycrm.requests(path_contains="/v1/order")
     assert len(pages) == 3  # ⌈120 / 50⌉
     assert "limit=50" in pages[0]["query"]
-    assert "buyer" in first and "products" not in first
+    assert "buyer" in first
+    assert "products" not in first
 
 
 def test_filters_and_includes_are_encoded_the_keycrm_way(client, keycrm, shop):
@@ -244,7 +245,8 @@ def test_a_5xx_on_a_post_is_not_repeated(client, keycrm, shop):
     keycrm.set_faults(error_count=1, error_status=500, only_methods=["POST"])
     with pytest.raises(KeyCrmError) as caught:
         client.create_order({"source_id": shop["sources"][0], "buyer": {"full_name": "X"}})
-    assert caught.value.retryable and caught.value.outcome_unknown
+    assert caught.value.retryable
+    assert caught.value.outcome_unknown
     assert len(keycrm.requests(method="POST")) == 1
 
 
@@ -269,12 +271,12 @@ def test_a_lost_answer_to_a_put_is_repeated(client, keycrm, shop):
 
 def test_an_html_page_instead_of_json_is_a_clear_error(client, keycrm):
     keycrm.set_faults(html_200_count=1)
-    with pytest.raises(KeyCrmError, match="expected JSON.*base URL"):
+    with pytest.raises(KeyCrmError, match=r"expected JSON.*base URL"):
         client.check_key()
 
 
 def test_page_size_outside_the_api_limits_is_refused_before_sending(client, keycrm):
-    with pytest.raises(ValueError, match="1..50"):
+    with pytest.raises(ValueError, match=r"1\.\.50"):
         next(client.iterate("/order", limit=51))
     assert keycrm.requests() == []
 
@@ -283,5 +285,6 @@ def test_for_account_uses_the_accounts_url_key_and_shared_budget(db, keycrm_acco
                                                                  shop):
     client = KeyCrmClient.for_account(keycrm_account)
     assert client.check_key() == 2
-    assert client.budget is not None and client.budget.limit == 60
+    assert client.budget is not None
+    assert client.budget.limit == 60
     assert keycrm.requests()[-1]["authorization"] == "Bearer test-key"
