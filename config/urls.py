@@ -1,6 +1,11 @@
 from django.contrib import admin
 from django.urls import path
+from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
+
+admin.site.site_header = _("KeyCRM ⇄ BAS")
+admin.site.site_title = _("KeyCRM ⇄ BAS portal")
+admin.site.index_title = _("Integration")
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
