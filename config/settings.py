@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -93,8 +95,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web, worker, beat) write to one file. IMMEDIATE transactions take the
     # write lock up front instead of failing on upgrade, WAL lets readers run during a write.
     # Tests that start other processes (workers, the rate-budget test) need the test database
-    # in a file they can open too, not in memory.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-portal.sqlite3")}
+    # in a file they can open too, not in memory; one file per test run so runs side by side
+    # do not trip over each other.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-portal-{os.getpid()}.sqlite3")}
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
             "transaction_mode": "IMMEDIATE",
@@ -162,7 +165,13 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=600)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=540)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE = {
+    # Nightly: a large catalogue uses an account's whole request budget for a while.
+    "keycrm-sync-directories": {
+        "task": "mappings.tasks.sync_all_directories",
+        "schedule": crontab(hour=3, minute=15),
+    },
+}
 
 # --- External systems -------------------------------------------------------------------------
 # Base URLs are data (each account and connection has its own); these are only defaults for forms.
