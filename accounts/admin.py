@@ -21,6 +21,7 @@ from accounts.services import (
     keycrm_account_check,
     keycrm_account_rotate_webhook_token,
 )
+from mappings.admin.directories import sync_directories_action
 
 
 def _https_urls(field: models.Field, **kwargs) -> forms.Field | None:
@@ -152,9 +153,21 @@ class KeyCrmAccountAdmin(CheckConnectionMixin, admin.ModelAdmin):
     list_select_related = ["bas_connection"]
     search_fields = ["name", "api_base_url"]
     autocomplete_fields = ["bas_connection"]
-    readonly_fields = ["webhook_url", "last_check_at", "last_check_outcome",
-                       "last_check_message"]
-    actions = ["check_connection", "rotate_webhook_token"]
+    readonly_fields = ["webhook_url", "document_profile", "last_check_at",
+                       "last_check_outcome", "last_check_message"]
+    actions = ["check_connection", "rotate_webhook_token", sync_directories_action]
+
+    @admin.display(description=_("document profile"))
+    def document_profile(self, obj: KeyCrmAccount) -> str:
+        if not obj.pk:
+            return "—"
+        profile = getattr(obj, "document_profile", None)
+        if profile is None:
+            url = reverse("admin:mappings_documentprofile_add") + f"?account={obj.pk}"
+            return format_html('<a href="{}" id="setup-profile">{}</a>', url,
+                               _("Set up: which BAS document its orders become"))
+        url = reverse("admin:mappings_documentprofile_change", args=[profile.pk])
+        return format_html('<a href="{}" id="open-profile">{}</a>', url, profile.document_set)
 
     def run_check(self, obj: KeyCrmAccount) -> CheckResult:
         return keycrm_account_check(account=obj)

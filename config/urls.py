@@ -3,11 +3,15 @@ from django.urls import path
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 
+from mappings.admin.bas_picker import bas_elements_view
+
 admin.site.site_header = _("KeyCRM ⇄ BAS")
 admin.site.site_title = _("KeyCRM ⇄ BAS portal")
 admin.site.index_title = _("Integration")
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    path("admin/mappings/bas-elements/", admin.site.admin_view(bas_elements_view),
+         name="mappings_bas_elements"),
     path("admin/", admin.site.urls),
 ]
