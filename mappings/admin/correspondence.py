@@ -20,7 +20,8 @@ from import_export import fields, resources, widgets
 from import_export.admin import ImportExportModelAdmin
 
 from accounts.models import KeyCrmAccount
-from mappings.models import Correspondence, StatusCorrespondence
+from mappings.admin.widgets import BasPickerInput
+from mappings.models import Correspondence, DirectoryEntry, KeyCrmDirectory, StatusCorrespondence
 from mappings.services.transfer import (
     KINDS,
     ConfigurationFileError,
@@ -107,8 +108,55 @@ def _may_import(request: HttpRequest, *, replace: bool) -> bool:
     return request.user.has_perms(perms)
 
 
+class CorrespondenceForm(forms.ModelForm):
+    class Meta:
+        model = Correspondence
+        fields = ["account", "directory", "keycrm_id", "bas_entity_set", "bas_ref",
+                  "bas_characteristic_ref", "bas_presentation", "origin", "note"]
+        widgets = {"bas_ref": BasPickerInput(own_name="bas_ref", set_field="bas_entity_set",
+                                             account_field="account",
+                                             name_field="bas_presentation")}
+
+
+class StatusCorrespondenceForm(forms.ModelForm):
+    """The KeyCRM status is picked from the account's mirrored statuses (when synced), the BAS
+    state from the base itself."""
+
+    class Meta:
+        model = StatusCorrespondence
+        fields = ["account", "keycrm_status_id", "keycrm_status_name", "bas_entity_set",
+                  "bas_value", "bas_presentation"]
+        widgets = {"bas_value": BasPickerInput(own_name="bas_value",
+                                               set_field="bas_entity_set",
+                                               account_field="account",
+                                               name_field="bas_presentation")}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        statuses = DirectoryEntry.objects.filter(directory=KeyCrmDirectory.ORDER_STATUS,
+                                                 is_active=True).select_related("account")
+        if statuses:
+            self.fields["keycrm_status_id"] = forms.TypedChoiceField(
+                label=_("KeyCRM status"), coerce=int,
+                choices=[("", "—")] + [(s.keycrm_id, f"{s.account}: {s.name} (#{s.keycrm_id})")
+                                       for s in statuses],
+                help_text=_("From the last sync of the account's KeyCRM directories."))
+            self.fields["keycrm_status_name"].required = False
+        self.fields["bas_entity_set"].initial = "Catalog_СостоянияЗаказовПокупателей"
+
+    def clean(self):
+        data = super().clean()
+        if data.get("account") and data.get("keycrm_status_id") and \
+                not data.get("keycrm_status_name"):
+            data["keycrm_status_name"] = DirectoryEntry.objects.filter(
+                account=data["account"], directory=KeyCrmDirectory.ORDER_STATUS,
+                keycrm_id=data["keycrm_status_id"]).values_list("name", flat=True).first() or ""
+        return data
+
+
 @admin.register(Correspondence)
 class CorrespondenceAdmin(ImportExportModelAdmin):
+    form = CorrespondenceForm
     resource_classes = [CorrespondenceResource]
     import_export_change_list_template = "admin/mappings/correspondence_change_list.html"
     list_display = ["account", "directory", "keycrm_id", "bas_presentation", "bas_entity_set",
@@ -186,6 +234,7 @@ class CorrespondenceAdmin(ImportExportModelAdmin):
 
 @admin.register(StatusCorrespondence)
 class StatusCorrespondenceAdmin(ImportExportModelAdmin):
+    form = StatusCorrespondenceForm
     resource_classes = [StatusCorrespondenceResource]
     list_display = ["account", "keycrm_status_id", "keycrm_status_name", "bas_presentation",
                     "bas_value", "bas_entity_set"]

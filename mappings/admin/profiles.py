@@ -14,6 +14,7 @@ from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import KeyCrmAccount
+from mappings.admin.widgets import BasPickerInput
 from mappings.models import DocumentProfile, FieldMapping, ProfileAttribute, PropertyMapping
 from mappings.presets import PRESETS, preset_for_configuration
 from mappings.sandbox import FUNCTIONS
@@ -66,6 +67,13 @@ class FieldMappingInline(admin.TabularInline):
     fields = ["position", "attribute", "kind", "source_path", "directory", "bas_entity_set",
               "value", "default_value"]
     ordering = ["position", "id"]
+
+    def get_formset(self, request, obj=None, **kwargs):
+        if obj is not None:  # "Pick from BAS…" for fixed references, in the profile's base
+            kwargs["widgets"] = {"value": BasPickerInput(
+                own_name="value", set_field="bas_entity_set", account=obj.account_id,
+                attrs={"size": 24})}
+        return super().get_formset(request, obj, **kwargs)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "attribute":

@@ -205,6 +205,12 @@ def _evaluate(context: _Context, mapping: FieldMapping, *, order: dict, line: di
               doc: dict, row: dict | None, where: str) -> PlannedValue | None:
     kind = mapping.kind
     if kind == MappingKind.CONSTANT:
+        if mapping.value == "":
+            if mapping.attribute.kind in (AttributeKind.REFERENCE, AttributeKind.COMPOSITE):
+                catalog = mapping.bas_entity_set or "BAS"
+                context.problem(ProblemKind.CONFIGURATION, where, f"the fixed value is empty: "
+                                f"pick the {catalog} element in the mapping")
+            return None
         return _constant(mapping, mapping.value, "fixed value")
     if kind == MappingKind.EXPRESSION:
         try:
