@@ -152,13 +152,12 @@ class KeyCrmAccountAdmin(CheckConnectionMixin, admin.ModelAdmin):
     list_filter = ["enabled", "bas_connection", "last_check_outcome"]
     list_select_related = ["bas_connection"]
     search_fields = ["name", "api_base_url"]
-    autocomplete_fields = ["bas_connection"]
-    readonly_fields = ["webhook_url", "document_profile", "last_check_at",
+    readonly_fields = ["webhook_url", "profile_link", "last_check_at",
                        "last_check_outcome", "last_check_message"]
     actions = ["check_connection", "rotate_webhook_token", sync_directories_action]
 
     @admin.display(description=_("document profile"))
-    def document_profile(self, obj: KeyCrmAccount) -> str:
+    def profile_link(self, obj: KeyCrmAccount) -> str:
         if not obj.pk:
             return "—"
         profile = getattr(obj, "document_profile", None)

@@ -165,7 +165,6 @@ class CorrespondenceAdmin(ImportExportModelAdmin):
     list_filter = ["account", "directory", "origin"]
     list_select_related = ["account"]
     search_fields = ["keycrm_id__exact", "bas_presentation", "bas_entity_set", "bas_ref", "note"]
-    autocomplete_fields = ["account"]
     readonly_fields = ["created_at", "updated_at"]
 
     def get_urls(self):
@@ -243,4 +242,3 @@ class StatusCorrespondenceAdmin(ImportExportModelAdmin):
     list_select_related = ["account"]
     search_fields = ["keycrm_status_id__exact", "keycrm_status_name", "bas_presentation",
                      "bas_value"]
-    autocomplete_fields = ["account"]

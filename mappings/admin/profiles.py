@@ -3,6 +3,7 @@ publishes, read its attributes, start from a preset, map fields, and preview an 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
@@ -251,17 +252,28 @@ class PreviewForm(forms.Form):
     order_id = forms.IntegerField(label=_("KeyCRM order id"), required=False, min_value=1,
                                   help_text=_("Fetched from KeyCRM with everything accounting "
                                               "needs."))
-    order_json = forms.JSONField(
+    order_json = forms.CharField(
         label=_("…or the order as JSON"), required=False,
         widget=forms.Textarea(attrs={"rows": 6, "cols": 80}),
         help_text=_("As GET /order/{id}?include=… returns it."))
 
+    def clean_order_json(self) -> dict[str, Any] | None:
+        text = self.cleaned_data["order_json"].strip()
+        if not text:
+            return None
+        try:
+            order = json.loads(text)
+        except ValueError as exc:
+            raise forms.ValidationError(_("This is not valid JSON: %(error)s") % {
+                "error": exc}) from exc
+        if not isinstance(order, dict):
+            raise forms.ValidationError(_("The pasted order must be a JSON object."))
+        return order
+
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        if not data.get("order_id") and not data.get("order_json"):
+        if not data.get("order_id") and not data.get("order_json") and not self.errors:
             raise forms.ValidationError(_("Give an order id or paste an order."))
-        if data.get("order_json") is not None and not isinstance(data["order_json"], dict):
-            raise forms.ValidationError(_("The pasted order must be a JSON object."))
         return data
 
 
