@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import CharField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Cast, Coalesce, NullIf
@@ -14,12 +15,30 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.crypto import SecretUnreadable
 from accounts.models import KeyCrmAccount
-from mappings.models import Correspondence, DirectoryEntry
+from mappings.admin.widgets import BasPickerInput
+from mappings.models import Correspondence, DirectoryEntry, KeyCrmDirectory
+from mappings.services.correspondence import NOMENCLATURE, directory_entry_link_item
 from mappings.services.directories import directories_sync
+
+ITEM_DIRECTORIES = (KeyCrmDirectory.PRODUCT, KeyCrmDirectory.OFFER)
+
+
+class ItemForm(forms.ModelForm):
+    """Products and offers carry their BAS "Item": the nomenclature (and, for an offer with
+    properties, its characteristic), kept in the correspondence register."""
+
+    item_ref = forms.UUIDField(label=_("BAS item (nomenclature)"), required=False)
+    characteristic_ref = forms.UUIDField(label=_("BAS characteristic"), required=False)
+    item_name = forms.CharField(label=_("BAS item name"), required=False, max_length=255)
+
+    class Meta:
+        model = DirectoryEntry
+        fields: list[str] = []
 
 
 @admin.register(DirectoryEntry)
 class DirectoryEntryAdmin(admin.ModelAdmin):
+    form = ItemForm
     list_display = ["account", "directory", "keycrm_id", "name", "sku", "bas_item", "is_active",
                     "synced_at"]
     list_display_links = ["keycrm_id", "name"]
@@ -48,7 +67,38 @@ class DirectoryEntryAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
+        # Only the Item of products and offers is edited here; everything else is read-only.
+        if obj is None:
+            return super().has_change_permission(request)
+        return obj.directory in ITEM_DIRECTORIES and super().has_change_permission(request, obj)
+
+    def get_fields(self, request: HttpRequest, obj: DirectoryEntry | None = None):
+        if obj is not None and obj.directory in ITEM_DIRECTORIES:
+            return [*self.fields[:6], "item_ref", "characteristic_ref", "item_name",
+                    *self.fields[6:]]
+        return self.fields
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is not None and obj.directory in ITEM_DIRECTORIES:
+            link = Correspondence.objects.filter(account=obj.account, directory=obj.directory,
+                                                 keycrm_id=obj.keycrm_id).first()
+            form.base_fields["item_ref"].initial = link.bas_ref if link else None
+            form.base_fields["characteristic_ref"].initial = (
+                link.bas_characteristic_ref if link else None)
+            form.base_fields["item_name"].initial = link.bas_presentation if link else ""
+            form.base_fields["item_ref"].widget = BasPickerInput(
+                own_name="item_ref", account=obj.account_id, name_field="item_name",
+                attrs={"data-set": NOMENCLATURE})
+            form.base_fields["characteristic_ref"].widget = BasPickerInput(
+                own_name="characteristic_ref", account=obj.account_id,
+                attrs={"data-set": "Catalog_ХарактеристикиНоменклатуры"})
+        return form
+
+    def save_model(self, request, obj, form, change) -> None:
+        directory_entry_link_item(entry=obj, nomenclature_ref=form.cleaned_data["item_ref"],
+                                  characteristic_ref=form.cleaned_data["characteristic_ref"],
+                                  presentation=form.cleaned_data["item_name"])
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

@@ -65,6 +65,10 @@ class PlannedCreation:
     directory: str  # KeyCRM directory of the element it stands for ("" if none)
     keycrm_id: int | None
     reason: str
+    # A new item goes into the group mirroring its KeyCRM category (root first), and an offer
+    # with properties gets a characteristic of that name.
+    group_path: tuple[str, ...] = ()
+    characteristic: str = ""
 
     @property
     def placeholder(self) -> str:
@@ -422,9 +426,15 @@ def _plan_creation(context: _Context, mapping: FieldMapping, *, order: dict, lin
         body=creation_body(entity_set, order=order, line=line,
                            configuration=context.configuration),
         directory=mapping.directory, keycrm_id=keycrm_id, reason=reason)
+    if entity_set == "Catalog_Номенклатура" and line is not None:
+        offer = line.get("offer") or {}
+        product_id = _keycrm_id(offer.get("product_id"))
+        if product_id is not None:
+            creation.group_path = tuple(context.resolver.category_path(product_id))
+        creation.characteristic = ", ".join(
+            str(p.get("value")) for p in line.get("properties") or [] if p.get("value"))
     for existing in context.plan.creations:  # one new element, however many lines need it
-        if (existing.entity_set, existing.directory, existing.keycrm_id, existing.body) == (
-                creation.entity_set, creation.directory, creation.keycrm_id, creation.body):
+        if existing == creation:
             return existing
     context.plan.creations.append(creation)
     return creation

@@ -7,7 +7,12 @@ from typing import Any
 
 from accounts.models import KeyCrmAccount
 from integration.bas.client import BasClient
-from mappings.models import Correspondence, DirectoryEntry, StatusCorrespondence
+from mappings.models import (
+    Correspondence,
+    DirectoryEntry,
+    KeyCrmDirectory,
+    StatusCorrespondence,
+)
 
 
 class Resolver:
@@ -50,6 +55,22 @@ class Resolver:
                 account=self.account, directory=directory, keycrm_id=keycrm_id,
             ).values_list("name", flat=True).first() or ""
         return self._names[key]
+
+    def category_path(self, product_id: int) -> list[str]:
+        """Names of the product's KeyCRM category and its parents, root first (from the
+        mirror); empty when the product or its category was never synced."""
+        product = DirectoryEntry.objects.filter(
+            account=self.account, directory=KeyCrmDirectory.PRODUCT, keycrm_id=product_id,
+        ).values_list("data", flat=True).first()
+        category_id = (product or {}).get("category_id")
+        categories = {row.keycrm_id: row for row in DirectoryEntry.objects.filter(
+            account=self.account, directory=KeyCrmDirectory.CATEGORY)}
+        path: list[str] = []
+        while category_id is not None and category_id in categories and len(path) < 20:
+            category = categories[category_id]
+            path.insert(0, category.name)
+            category_id = category.parent_keycrm_id
+        return path
 
     def search(self, entity_set: str, filter_text: str) -> list[dict[str, Any]]:
         """At most two matches: enough to tell none, one and several apart."""
