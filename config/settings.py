@@ -166,6 +166,10 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=540
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
+    "staging-dispatch-due": {"task": "staging.tasks.dispatch_due_records", "schedule": 30.0},
+    "staging-sweep": {"task": "staging.tasks.sweep_stuck_records", "schedule": 300.0},
+    "exchange-log-prune": {"task": "staging.tasks.prune_exchange_log",
+                           "schedule": crontab(hour=4, minute=0)},
     # Nightly: a large catalogue uses an account's whole request budget for a while.
     "keycrm-sync-directories": {
         "task": "mappings.tasks.sync_all_directories",
@@ -187,6 +191,14 @@ KEYCRM_MAX_RETRIES = env.int("KEYCRM_MAX_RETRIES", default=5)
 BAS_TIMEOUT_SECONDS = env.float("BAS_TIMEOUT_SECONDS", default=120.0)
 BAS_METADATA_CACHE_SECONDS = env.int("BAS_METADATA_CACHE_SECONDS", default=3600)
 HTTP_CONNECT_TIMEOUT_SECONDS = env.float("HTTP_CONNECT_TIMEOUT_SECONDS", default=5.0)
+
+# --- Staging queue ------------------------------------------------------------------------------
+STAGING_MAX_ATTEMPTS = env.int("STAGING_MAX_ATTEMPTS", default=8)
+STAGING_RETRY_BASE_SECONDS = env.float("STAGING_RETRY_BASE_SECONDS", default=30.0)
+STAGING_RETRY_MAX_SECONDS = env.float("STAGING_RETRY_MAX_SECONDS", default=3600.0)
+# A record in processing for longer than this is taken back from a worker that died.
+STAGING_STALE_SECONDS = env.float("STAGING_STALE_SECONDS", default=600.0)
+EXCHANGE_LOG_KEEP_DAYS = env.int("EXCHANGE_LOG_KEEP_DAYS", default=14)
 
 # --- Security (production values come from the environment) -------------------------------------
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)

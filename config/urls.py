@@ -4,6 +4,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 
 from mappings.admin.bas_picker import bas_elements_view
+from staging.views import keycrm_webhook
 
 admin.site.site_header = _("KeyCRM ⇄ BAS")
 admin.site.site_title = _("KeyCRM ⇄ BAS portal")
@@ -14,4 +15,5 @@ urlpatterns = [
     path("admin/mappings/bas-elements/", admin.site.admin_view(bas_elements_view),
          name="mappings_bas_elements"),
     path("admin/", admin.site.urls),
+    path("hooks/keycrm/<str:token>/", keycrm_webhook, name="keycrm_webhook"),
 ]

@@ -105,6 +105,10 @@ class Correspondence(models.Model):
                               default=CorrespondenceOrigin.MANUAL)
     note = models.CharField(_("note"), max_length=500, blank=True,
                             help_text=_("How the match was made, e.g. the phone searched."))
+    keycrm_updated_at = models.DateTimeField(
+        _("KeyCRM state applied"), null=True, blank=True,
+        help_text=_("The KeyCRM element's updated_at when it was last written to BAS: an "
+                    "older state is never written over a newer one."))
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 

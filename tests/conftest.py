@@ -10,11 +10,16 @@ import pytest
 import redis
 
 from accounts.models import BasConnection, KeyCrmAccount
+from config import celery_app
 from emulators.bas import BasEmulator
 from emulators.common import EmulatorServer
 from emulators.keycrm import KeyCrmEmulator
 
 KEYCRM_TEST_KEY = "test-key"
+
+# Tasks sent during tests go to an in-memory broker nobody reads; tests process the staging
+# queue themselves (record_process, the staging_worker command).
+celery_app.conf.update(broker_url="memory://", task_always_eager=False)
 BAS_USER = "Адміністратор"  # a Cyrillic login, as most bases have
 BAS_PASSWORD = "secret"
 

@@ -3,6 +3,7 @@ made."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 from django.db import transaction
@@ -17,14 +18,15 @@ def correspondence_set(*, account: KeyCrmAccount, directory: str, keycrm_id: int
                        bas_entity_set: str, bas_ref: str | uuid.UUID,
                        bas_characteristic_ref: str | uuid.UUID | None = None,
                        bas_presentation: str = "", origin: str = CorrespondenceOrigin.MANUAL,
-                       note: str = "") -> Correspondence:
+                       note: str = "", keycrm_updated_at: dt.datetime | None = None,
+                       ) -> Correspondence:
     """Link a KeyCRM element to a BAS element (replacing an earlier link). Idempotent."""
     link, _ = Correspondence.objects.update_or_create(
         account=account, directory=directory, keycrm_id=keycrm_id,
         defaults={"bas_entity_set": bas_entity_set, "bas_ref": bas_ref,
                   "bas_characteristic_ref": bas_characteristic_ref or None,
                   "bas_presentation": bas_presentation[:255], "origin": origin,
-                  "note": note[:500]})
+                  "note": note[:500], "keycrm_updated_at": keycrm_updated_at})
     return link
 
 

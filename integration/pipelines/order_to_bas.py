@@ -1,0 +1,278 @@
+"""A KeyCRM order becomes its BAS document (ARCHITECTURE: snapshot → plan → resolve → write →
+record).
+
+Idempotent by design: the document is found through the correspondence register, or — when an
+answer was lost before the link was stored — by the KeyCRM order number kept in the document,
+before anything is created; an older state of an order is never written over a newer one.
+Raises nothing for expected failures: every ending is an ``Outcome``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+from typing import Any
+
+from integration.bas import literals
+from integration.bas.client import BasClient, BasError, BasErrorKind
+from integration.keycrm.client import KeyCrmClient, KeyCrmError
+from integration.keycrm.timestamps import parse_keycrm_datetime
+from mappings.engine.plan import (
+    CHARACTERISTIC,
+    DocumentPlan,
+    PlannedCreation,
+    ProblemKind,
+    plan_document,
+)
+from mappings.engine.resolve import Resolver
+from mappings.models import (
+    Correspondence,
+    CorrespondenceOrigin,
+    DocumentProfile,
+    KeyCrmDirectory,
+)
+from mappings.services.correspondence import correspondence_set
+from staging.models import InboundRecord, RecordSource, RecordState
+from staging.services.queue import Outcome, lock_release, lock_wait
+
+logger = logging.getLogger(__name__)
+
+NOMENCLATURE = "Catalog_Номенклатура"
+CHARACTERISTICS = "Catalog_ХарактеристикиНоменклатуры"
+
+
+@dataclasses.dataclass
+class Clients:
+    keycrm: KeyCrmClient
+    bas: BasClient
+
+    def close(self) -> None:
+        self.keycrm.close()
+        self.bas.close()
+
+
+class _Stop(Exception):
+    """Ends processing with an outcome (a domain ending, not a crash)."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.message)
+        self.outcome = outcome
+
+
+def order_to_bas(*, record: InboundRecord, clients: Clients, worker: str = "") -> Outcome:
+    """Bring the BAS document of the record's order to the order's latest known state."""
+    try:
+        return _run(record, clients, worker or f"pipeline:{record.pk}")
+    except _Stop as stop:
+        return stop.outcome
+    except BasError as exc:
+        return _bas_outcome(exc)
+    except KeyCrmError as exc:
+        if exc.retryable:
+            return Outcome(RecordState.RETRY, f"KeyCRM: {exc}", "keycrm")
+        return Outcome(RecordState.WAITING, f"KeyCRM refused: {exc}", "keycrm")
+
+
+def _run(record: InboundRecord, clients: Clients, worker: str) -> Outcome:
+    account = record.account
+    profile = DocumentProfile.objects.filter(account=account).first()
+    if profile is None or not profile.document_set:
+        raise _Stop(Outcome(RecordState.WAITING, "The account has no document profile: choose "
+                            "the BAS document its orders become.", ProblemKind.CONFIGURATION))
+    if account.bas_connection is None:
+        raise _Stop(Outcome(RecordState.WAITING, "The account has no BAS connection.",
+                            ProblemKind.CONFIGURATION))
+    order = _snapshot(record, clients.keycrm)
+    order_id = int(order["id"])
+    updated_at = _parsed(order.get("updated_at"))
+    resolver = Resolver(account=account, bas=clients.bas)
+    link = resolver.correspondence(KeyCrmDirectory.ORDER, order_id)
+    if link and link.keycrm_updated_at and updated_at and updated_at < link.keycrm_updated_at:
+        return Outcome(RecordState.DONE, "A newer state of this order is already in BAS; this "
+                       "older one was not written.", document_set=link.bas_entity_set,
+                       document_ref=str(link.bas_ref))
+    plan = plan_document(profile=profile, order=order, resolver=resolver)
+    if plan.problems:
+        kinds = {p.kind for p in plan.problems}
+        state = RecordState.RETRY if kinds == {ProblemKind.BAS} else RecordState.WAITING
+        kind = ProblemKind.BAS if state == RecordState.RETRY else sorted(kinds - {
+            ProblemKind.BAS})[0]
+        return Outcome(state, "; ".join(str(p) for p in plan.problems), kind)
+    for creation in plan.creations:
+        _create_once(creation, plan, account, clients.bas, worker)
+    document = _write(plan, profile, link, clients.bas, order_id)
+    ref = document["Ref_Key"]
+    number = document.get("Number") or ""
+    correspondence_set(
+        account=account, directory=KeyCrmDirectory.ORDER, keycrm_id=order_id,
+        bas_entity_set=profile.document_set, bas_ref=ref,
+        bas_presentation=f"{profile.document_set} {number}".strip(),
+        origin=CorrespondenceOrigin.CREATED, note=f"order {plan.order_number}",
+        keycrm_updated_at=updated_at)
+    if profile.post_documents:
+        try:
+            clients.bas.post_document(profile.document_set, ref)
+        except BasError as exc:
+            outcome = _bas_outcome(exc, stage="posting")
+            return dataclasses.replace(outcome, document_set=profile.document_set,
+                                       document_ref=ref, document_number=number)
+    verb = "posted" if profile.post_documents else "saved"
+    return Outcome(RecordState.DONE, f"{profile.document_set} {number} {verb}",
+                   document_set=profile.document_set, document_ref=ref, document_number=number)
+
+
+def _snapshot(record: InboundRecord, keycrm: KeyCrmClient) -> dict[str, Any]:
+    """The order as KeyCRM last had it: the newest stored full snapshot when it is at least as
+    new as this record, else one GET with everything accounting needs."""
+    newest = (InboundRecord.objects.filter(
+        account=record.account, keycrm_order_id=record.keycrm_order_id,
+        source__in=(RecordSource.POLL, RecordSource.BACKFILL), payload__isnull=False,
+        order_updated_at__isnull=False).order_by("-order_updated_at", "-id").first())
+    if newest and (record.order_updated_at is None
+                   or newest.order_updated_at >= record.order_updated_at):
+        return newest.payload
+    if record.keycrm_order_id is None:
+        raise _Stop(Outcome(RecordState.WAITING, "The record names no KeyCRM order.",
+                            ProblemKind.DATA))
+    try:
+        return keycrm.get_order(record.keycrm_order_id)
+    except KeyCrmError as exc:
+        if exc.status == 404:
+            raise _Stop(Outcome(RecordState.WAITING, f"KeyCRM has no order "
+                                f"{record.keycrm_order_id} (deleted?)", ProblemKind.DATA)) from exc
+        raise
+
+
+def _write(plan: DocumentPlan, profile: DocumentProfile, link: Any, bas: BasClient,
+           order_id: int) -> dict[str, Any]:
+    body = plan.body()
+    entity_set = profile.document_set
+    ref = str(link.bas_ref) if link else None
+    if ref is not None:
+        try:
+            bas.get(entity_set, ref, select=["Ref_Key"])
+        except BasError as exc:
+            if exc.kind != BasErrorKind.NOT_FOUND:
+                raise
+            ref = None  # deleted in BAS: look for it by number, or make it again
+    verify = None
+    if profile.order_id_attribute:
+        verify = (f"{profile.order_id_attribute} eq {literals.string(plan.order_number)} "
+                  "and DeletionMark eq false")
+        if ref is None:
+            found = bas.list(entity_set, filter=verify, top=2, select=["Ref_Key", "Number"])
+            if len(found) > 1:
+                raise _Stop(Outcome(
+                    RecordState.WAITING, f"{len(found)} documents in {entity_set} carry "
+                    f"{plan.order_number}; mark the extra ones for deletion in BAS.",
+                    ProblemKind.CONFIGURATION))
+            ref = found[0]["Ref_Key"] if found else None
+    if ref is not None:
+        bas.patch(entity_set, ref, body)
+        return bas.get(entity_set, ref, select=["Ref_Key", "Number"])
+    return bas.create(entity_set, body, verify_filter=verify)
+
+
+def _create_once(creation: PlannedCreation, plan: DocumentPlan, account: Any, bas: BasClient,
+                 worker: str) -> None:
+    """Create an element the plan needs — once, however many workers need it at the same
+    moment (two orders of one new buyer): under a lock, the register and BAS are asked again
+    first."""
+    identity = f"{creation.entity_set}|{_creation_filter(creation)}"
+    name = f"create:{hashlib.sha1(identity.encode()).hexdigest()}"  # noqa: S324 - a name
+    if not lock_wait(account_id=account.pk, name=name, holder=worker, timeout=60):
+        raise _Stop(Outcome(RecordState.RETRY, f"another worker is creating {creation.placeholder}",
+                            "busy"))
+    try:
+        _create(creation, plan, account, bas)
+    finally:
+        lock_release(account_id=account.pk, name=name, holder=worker)
+
+
+def _create(creation: PlannedCreation, plan: DocumentPlan, account: Any,
+            bas: BasClient) -> None:
+    """Create an element the plan needs and put its reference where the plan waits for it;
+    an element another worker created meanwhile is found by its register link or in BAS."""
+    link = None
+    if creation.directory and creation.keycrm_id is not None:
+        link = Correspondence.objects.filter(account=account, directory=creation.directory,
+                                             keycrm_id=creation.keycrm_id).first()
+    if link is not None:
+        _fill(plan, creation, str(link.bas_ref),
+              str(link.bas_characteristic_ref) if link.bas_characteristic_ref else None)
+        return
+    body = dict(creation.body)
+    if creation.entity_set == NOMENCLATURE and creation.group_path:
+        body["Parent_Key"] = _group(bas, creation.group_path)
+    verify = _creation_filter(creation)
+    created = bas.create(creation.entity_set, body, verify_filter=verify)
+    ref = created["Ref_Key"]
+    characteristic = None
+    if creation.characteristic and bas.metadata().has(CHARACTERISTICS):
+        characteristic = bas.create(CHARACTERISTICS, {
+            "Description": creation.characteristic, "Owner": ref,
+            "Owner_Type": f"StandardODATA.{NOMENCLATURE}"},
+            verify_filter=(f"Owner eq {literals.cast(ref, NOMENCLATURE)} and Description eq "
+                           f"{literals.string(creation.characteristic)}"))["Ref_Key"]
+    if creation.directory and creation.keycrm_id is not None:
+        correspondence_set(account=account, directory=creation.directory,
+                           keycrm_id=creation.keycrm_id, bas_entity_set=creation.entity_set,
+                           bas_ref=ref, bas_characteristic_ref=characteristic,
+                           bas_presentation=str(body.get("Description", "")),
+                           origin=CorrespondenceOrigin.CREATED, note=creation.reason)
+    _fill(plan, creation, ref, characteristic)
+
+
+def _fill(plan: DocumentPlan, creation: PlannedCreation, ref: str,
+          characteristic: str | None) -> None:
+    for row in [plan.header, *plan.lines]:
+        for planned in list(row.values()):
+            if planned.creation is creation:
+                planned.creation, planned.value = None, ref
+                if characteristic and row is not plan.header and CHARACTERISTIC not in row:
+                    row[CHARACTERISTIC] = dataclasses.replace(
+                        planned, value=characteristic, type_name=None,
+                        how="characteristic created with the item")
+
+
+def _creation_filter(creation: PlannedCreation) -> str:
+    body = creation.body
+    if creation.entity_set == NOMENCLATURE and body.get("Артикул"):
+        return f"Артикул eq {literals.string(body['Артикул'])} and IsFolder eq false"
+    if body.get("Комментарий"):
+        return (f"Комментарий eq {literals.string(body['Комментарий'])} and "
+                "DeletionMark eq false")
+    return f"Description eq {literals.string(str(body.get('Description', '')))}"
+
+
+def _group(bas: BasClient, path: tuple[str, ...]) -> str:
+    """The nomenclature group at ``path`` (root first), created where missing."""
+    parent = literals.EMPTY_REF
+    for name in path:
+        condition = (f"IsFolder eq true and Parent_Key eq {literals.guid(parent)} and "
+                     f"Description eq {literals.string(name)}")
+        found = bas.list(NOMENCLATURE, filter=condition, top=1, select=["Ref_Key"])
+        parent = found[0]["Ref_Key"] if found else bas.create(
+            NOMENCLATURE, {"IsFolder": True, "Description": name, "Parent_Key": parent},
+            verify_filter=condition)["Ref_Key"]
+    return parent
+
+
+def _bas_outcome(exc: BasError, stage: str = "") -> Outcome:
+    where = f" while {stage}" if stage else ""
+    if exc.business:
+        return Outcome(RecordState.WAITING, f"BAS refused{where}: {exc.message}", "business")
+    if exc.retryable:
+        return Outcome(RecordState.RETRY, f"BAS{where}: {exc.message}", "bas")
+    if exc.kind in (BasErrorKind.AUTH, BasErrorKind.NOT_PUBLISHED, BasErrorKind.NOT_ODATA):
+        return Outcome(RecordState.WAITING, f"BAS{where}: {exc.message}",
+                       ProblemKind.CONFIGURATION)
+    return Outcome(RecordState.WAITING, f"BAS{where}: {exc.message}", "bas")
+
+
+def _parsed(value: Any) -> Any:
+    try:
+        return parse_keycrm_datetime(value) if isinstance(value, str) else None
+    except ValueError:
+        return None

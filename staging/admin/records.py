@@ -1,0 +1,1 @@
+"""Admin pages for received records, attempts and the exchange log."""

@@ -1,0 +1,39 @@
+"""A worker that processes the staging queue without Celery: for tests, benchmarks and small
+installations. Several can run at once; the queue's claims and order locks keep them apart."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+from django.core.management.base import BaseCommand
+
+from staging.services.process import record_process
+from staging.services.queue import records_due, records_sweep
+
+
+class Command(BaseCommand):
+    help = "Process due records of the staging queue until idle (or forever with --forever)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--forever", action="store_true")
+        parser.add_argument("--idle-seconds", type=float, default=3.0,
+                            help="stop after this long with nothing due")
+        parser.add_argument("--name", default=f"worker@{socket.gethostname()}:{os.getpid()}")
+
+    def handle(self, *args, forever: bool, idle_seconds: float, name: str, **options) -> None:
+        idle_since = time.monotonic()
+        processed = 0
+        while True:
+            due = records_due(limit=20)
+            for record_id in due:
+                if record_process(record_id=record_id, worker=name) is not None:
+                    processed += 1
+                    idle_since = time.monotonic()
+            if not due:
+                records_sweep()
+                if not forever and time.monotonic() - idle_since > idle_seconds:
+                    break
+                time.sleep(0.2)
+        self.stdout.write(f"{name}: {processed} record(s) processed")

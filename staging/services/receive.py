@@ -1,0 +1,144 @@
+"""Stage one: store what KeyCRM sends or what polling fetches, verbatim, once.
+
+Storing is all that happens here; nothing calls KeyCRM or BAS. The caller enqueues the new
+record for processing after the transaction commits (``transaction.on_commit``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hmac
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from accounts.models import KeyCrmAccount
+from integration.keycrm.timestamps import parse_keycrm_datetime
+from staging.models import InboundRecord, RecordSource, RecordState
+
+ORDER_STATUS_EVENT = "order.change_order_status"
+PAYMENT_STATUS_EVENT = "order.change_payment_status"
+KNOWN_EVENTS = (ORDER_STATUS_EVENT, PAYMENT_STATUS_EVENT)
+MAX_WEBHOOK_BYTES = 256 * 1024  # a KeyCRM order row is a few kilobytes
+KEPT_HEADERS = ("content-type", "user-agent", "x-forwarded-for", "x-real-ip",
+                "x-correlation-id", "content-length")
+
+
+class WebhookRefused(Exception):
+    """The request is not something we can store (malformed, too big): answer 4xx."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclasses.dataclass(frozen=True)
+class Stored:
+    record: InboundRecord
+    is_new: bool  # False: a repeat, stored as a duplicate of an earlier record
+
+    @property
+    def needs_processing(self) -> bool:
+        return self.is_new and self.record.state == RecordState.QUEUED
+
+
+def webhook_account(token: str) -> KeyCrmAccount | None:
+    """The enabled account whose webhook token this is. Every token is compared in constant
+    time, so the answer's timing says nothing about how close a guess was."""
+    found = None
+    for account_id, candidate in KeyCrmAccount.objects.filter(enabled=True).values_list(
+            "id", "webhook_token"):
+        if hmac.compare_digest(candidate.encode(), token.encode()):
+            found = account_id
+    return KeyCrmAccount.objects.get(pk=found) if found is not None else None
+
+
+def webhook_receive(*, account: KeyCrmAccount, body: bytes,
+                    headers: Mapping[str, str]) -> Stored:
+    """Store one webhook. Raises WebhookRefused for a body that is not a JSON object; an
+    unknown event is stored as ignored, with the reason."""
+    if len(body) > MAX_WEBHOOK_BYTES:
+        raise WebhookRefused(413, f"body of {len(body)} bytes is over {MAX_WEBHOOK_BYTES}")
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise WebhookRefused(400, f"body is not JSON: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise WebhookRefused(400, "body is not a JSON object")
+    kept = {k.lower(): v for k, v in headers.items() if k.lower() in KEPT_HEADERS}
+    text = body.decode("utf-8")
+    event = payload.get("event")
+    context = payload.get("context")
+    if event not in KNOWN_EVENTS:
+        return _store(account=account, source=RecordSource.WEBHOOK, event=str(event or "")[:64],
+                      order_id=None, dedupe_key="", headers=kept, body=text, payload=payload,
+                      order_updated_at=None, state=RecordState.IGNORED,
+                      message=f"event “{event}” is not one the portal handles "
+                              f"({', '.join(KNOWN_EVENTS)})")
+    order_id = _int(context.get("id")) if isinstance(context, dict) else None
+    if order_id is None:
+        return _store(account=account, source=RecordSource.WEBHOOK, event=event, order_id=None,
+                      dedupe_key="", headers=kept, body=text, payload=payload,
+                      order_updated_at=None, state=RecordState.IGNORED,
+                      message="the webhook's context carries no order id")
+    if event == ORDER_STATUS_EVENT:
+        marker = f"{context.get('status_id')}:{context.get('status_changed_at')}"
+    else:
+        marker = f"{context.get('payment_status')}:{context.get('updated_at')}"
+    return _store(account=account, source=RecordSource.WEBHOOK, event=event,
+                  order_id=order_id, dedupe_key=f"{event}:{order_id}:{marker}"[:200],
+                  headers=kept, body=text, payload=payload,
+                  order_updated_at=_time(context.get("status_changed_at")
+                                         or context.get("updated_at")))
+
+
+def order_snapshot_receive(*, account: KeyCrmAccount, order: dict[str, Any],
+                           source: str) -> Stored:
+    """Store a full order fetched by polling or backfill. The same order at the same
+    ``updated_at`` is stored once (a repeat becomes a duplicate)."""
+    order_id = _int(order.get("id"))
+    updated = order.get("updated_at") or ""
+    return _store(account=account, source=source, event="order.snapshot", order_id=order_id,
+                  dedupe_key=f"snapshot:{order_id}:{updated}"[:200], headers={},
+                  body=json.dumps(order, ensure_ascii=False), payload=order,
+                  order_updated_at=_time(updated))
+
+
+def _store(*, account: KeyCrmAccount, source: str, event: str, order_id: int | None,
+           dedupe_key: str, headers: dict[str, Any], body: str, payload: Any,
+           order_updated_at: dt.datetime | None, state: str = RecordState.QUEUED,
+           message: str = "") -> Stored:
+    fields = {"account": account, "source": source, "event": event,
+              "keycrm_order_id": order_id, "dedupe_key": dedupe_key, "headers": headers,
+              "body": body, "payload": payload, "order_updated_at": order_updated_at}
+    try:
+        with transaction.atomic():
+            record = InboundRecord.objects.create(**fields, state=state, message=message)
+        return Stored(record, is_new=True)
+    except IntegrityError:
+        if not dedupe_key:
+            raise
+    original = InboundRecord.objects.filter(account=account, dedupe_key=dedupe_key,
+                                            duplicate_of__isnull=True).first()
+    record = InboundRecord.objects.create(
+        **fields, duplicate_of=original, state=RecordState.DUPLICATE,
+        message=f"a repeat of record #{original.pk if original else '?'}")
+    return Stored(record, is_new=False)
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _time(value: Any) -> dt.datetime | None:
+    try:
+        return parse_keycrm_datetime(value) if isinstance(value, str) else None
+    except ValueError:
+        return None

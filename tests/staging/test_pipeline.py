@@ -1,0 +1,93 @@
+"""An order from KeyCRM into BAS, end to end: webhook → stored record → worker → posted
+document with its counterparty, lines, sums and state; a status change updates it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.urls import reverse
+
+from mappings.models import Correspondence
+from staging.models import InboundRecord
+from staging.services.process import record_process
+from staging.services.queue import records_due
+
+pytestmark = pytest.mark.django_db
+
+ORDERS = "Document_ЗаказПокупателя"
+
+
+def _webhook(client, account, keycrm, order_id: int, event: str = "order.change_order_status"):
+    context = keycrm.store.orders[order_id]
+    body = {"event": event, "context": {
+        "id": order_id, "status_id": context["status_id"],
+        "status_changed_at": context["status_changed_at"].isoformat()
+        if hasattr(context["status_changed_at"], "isoformat") else context["status_changed_at"],
+        "updated_at": str(context["updated_at"])}}
+    return client.post(reverse("keycrm_webhook", args=[account.webhook_token]),
+                       data=json.dumps(body), content_type="application/json")
+
+
+def _work() -> list[InboundRecord]:
+    done = []
+    for record_id in records_due():
+        record = record_process(record_id=record_id, worker="test-worker")
+        if record:
+            done.append(record)
+    return done
+
+
+def test_a_webhook_for_a_new_order_makes_one_posted_document(client, shop, keycrm, bas):
+    order_id = shop.order(keycrm, status="Підтверджено")
+    response = _webhook(client, shop.account, keycrm, order_id)
+    assert response.status_code == 200
+    [record] = _work()
+    assert record.state == "done", record.message
+    [document] = bas.objects("sb", ORDERS)
+    assert document["Posted"] is True
+    assert document["НомерВходящегоДокумента"] == f"KC-{order_id}"
+    assert document["СостояниеЗаказа"] == shop.states["Підтверджено"]
+    assert [(row["Номенклатура_Key"], row["Количество"], row["Сумма"], row["СуммаНДС"])
+            for row in document["Запасы"]] == [
+        (shop.items["TSH-BLK"], 1, 100, pytest.approx(16.67)),
+        (shop.items["CAP-1"], 2, 400, pytest.approx(66.67))]
+    [counterparty] = bas.objects("sb", "Catalog_Контрагенты")
+    assert counterparty["Description"] == "Олена Коваль"
+    assert document["Контрагент_Key"] == counterparty["Ref_Key"]
+    assert record.bas_document_number == document["Number"]
+    link = Correspondence.objects.get(account=shop.account, directory="order",
+                                      keycrm_id=order_id)
+    assert str(link.bas_ref) == document["Ref_Key"]
+
+
+def test_a_status_change_updates_the_same_document(client, shop, keycrm, bas):
+    order_id = shop.order(keycrm)
+    _webhook(client, shop.account, keycrm, order_id)
+    _work()
+    keycrm.set_order_status(order_id, shop.statuses["Відправлено"])
+    _webhook(client, shop.account, keycrm, order_id)
+    [record] = _work()
+    assert record.state == "done", record.message
+    [document] = bas.objects("sb", ORDERS)
+    assert document["СостояниеЗаказа"] == shop.states["Відправлено"]
+    assert len(bas.objects("sb", "Catalog_Контрагенты")) == 1
+
+
+def test_a_repeated_webhook_is_stored_as_a_duplicate_and_writes_nothing(client, shop, keycrm,
+                                                                        bas):
+    order_id = shop.order(keycrm)
+    _webhook(client, shop.account, keycrm, order_id)
+    second = _webhook(client, shop.account, keycrm, order_id)
+    assert second.json()["state"] == "duplicate"
+    assert [r.state for r in _work()] == ["done"]
+    assert len(bas.objects("sb", ORDERS)) == 1
+
+
+def test_an_unknown_sku_waits_for_a_person_naming_it(client, shop, keycrm, bas):
+    order_id = shop.order(keycrm, skus=("NO-SUCH",))
+    _webhook(client, shop.account, keycrm, order_id)
+    [record] = _work()
+    assert record.state == "waiting"
+    assert "Артикул = NO-SUCH: none found" in record.message
+    assert bas.objects("sb", ORDERS) == []
