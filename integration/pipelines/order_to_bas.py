@@ -101,7 +101,9 @@ def _run(record: InboundRecord, clients: Clients, worker: str) -> Outcome:
         return Outcome(state, "; ".join(str(p) for p in plan.problems), kind)
     for creation in plan.creations:
         _create_once(creation, plan, account, clients.bas, worker)
-    document = _write(plan, profile, link, clients.bas, order_id)
+    document = _write(plan, profile, link, clients.bas,
+                      search_first=link is None and _touched_before(record))
+    _record_matches(plan, account)
     ref = document["Ref_Key"]
     number = document.get("Number") or ""
     correspondence_set(
@@ -144,23 +146,46 @@ def _snapshot(record: InboundRecord, keycrm: KeyCrmClient) -> dict[str, Any]:
         raise
 
 
-def _write(plan: DocumentPlan, profile: DocumentProfile, link: Any, bas: BasClient,
-           order_id: int) -> dict[str, Any]:
+def _touched_before(record: InboundRecord) -> bool:
+    """Whether any earlier attempt for this order may have reached BAS. Only then can a
+    document exist that the register does not know (a worker died between the POST and the
+    link), so only then is BAS searched before creating — the first attempt goes straight to
+    the protocol minimum: one create, one post."""
+    return record.attempts > 1 or InboundRecord.objects.filter(
+        account=record.account, keycrm_order_id=record.keycrm_order_id, attempts__gt=0,
+    ).exclude(pk=record.pk).exists()
+
+
+def _record_matches(plan: DocumentPlan, account: Any) -> None:
+    """Remember each element found by search (counterparty by phone, item by SKU), with how."""
+    seen = set()
+    for row in [plan.header, *plan.lines]:
+        for planned in row.values():
+            if planned.matched and planned.matched[:2] not in seen:
+                seen.add(planned.matched[:2])
+                directory, keycrm_id, entity_set = planned.matched
+                correspondence_set(account=account, directory=directory, keycrm_id=keycrm_id,
+                                   bas_entity_set=entity_set, bas_ref=planned.value,
+                                   origin=CorrespondenceOrigin.MATCHED, note=planned.how)
+
+
+def _write(plan: DocumentPlan, profile: DocumentProfile, link: Any, bas: BasClient, *,
+           search_first: bool) -> dict[str, Any]:
     body = plan.body()
     entity_set = profile.document_set
-    ref = str(link.bas_ref) if link else None
-    if ref is not None:
+    if link is not None:
         try:
-            bas.get(entity_set, ref, select=["Ref_Key"])
+            return _patched(bas, entity_set, str(link.bas_ref), body)
         except BasError as exc:
             if exc.kind != BasErrorKind.NOT_FOUND:
                 raise
-            ref = None  # deleted in BAS: look for it by number, or make it again
+            # Deleted in BAS: look for it by its number, or make it again.
+    ref = None
     verify = None
     if profile.order_id_attribute:
         verify = (f"{profile.order_id_attribute} eq {literals.string(plan.order_number)} "
                   "and DeletionMark eq false")
-        if ref is None:
+        if search_first:
             found = bas.list(entity_set, filter=verify, top=2, select=["Ref_Key", "Number"])
             if len(found) > 1:
                 raise _Stop(Outcome(
@@ -169,9 +194,17 @@ def _write(plan: DocumentPlan, profile: DocumentProfile, link: Any, bas: BasClie
                     ProblemKind.CONFIGURATION))
             ref = found[0]["Ref_Key"] if found else None
     if ref is not None:
-        bas.patch(entity_set, ref, body)
-        return bas.get(entity_set, ref, select=["Ref_Key", "Number"])
+        return _patched(bas, entity_set, ref, body)
     return bas.create(entity_set, body, verify_filter=verify)
+
+
+def _patched(bas: BasClient, entity_set: str, ref: str, body: dict[str, Any]) -> dict[str, Any]:
+    """PATCH, and the document's number: from the answer when BAS returns the entity, else
+    read back."""
+    answer = bas.patch(entity_set, ref, body)
+    if answer.get("Ref_Key") and "Number" in answer:
+        return answer
+    return bas.get(entity_set, ref, select=["Ref_Key", "Number"])
 
 
 def _create_once(creation: PlannedCreation, plan: DocumentPlan, account: Any, bas: BasClient,

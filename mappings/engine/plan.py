@@ -82,6 +82,9 @@ class PlannedValue:
     type_name: str | None = None  # composite attributes: the X_Type to send
     creation: PlannedCreation | None = None  # the value is an element yet to be created
     characteristic: str | None = None  # a nomenclature reference with its characteristic
+    # Found by search for a KeyCRM element (directory, id, entity set): the pipeline records
+    # the match in the register, so the next order finds it there without asking BAS.
+    matched: tuple[str, int, str] | None = None
 
 
 @dataclasses.dataclass
@@ -387,9 +390,12 @@ def _search(context: _Context, mapping: FieldMapping, *, order: dict, line: dict
             return None
         if len(matches) == 1:
             match = matches[0]
-            return _reference(mapping, match["Ref_Key"],
-                              f"found in {entity_set} by {field} = {value} "
-                              f"({match.get('Description', '')})", entity_set)
+            found = _reference(mapping, match["Ref_Key"],
+                               f"found in {entity_set} by {field} = {value} "
+                               f"({match.get('Description', '')})", entity_set)
+            if mapping.directory and keycrm_id is not None:
+                found.matched = (mapping.directory, keycrm_id, entity_set)
+            return found
         tried.append(f"{field} = {value}: {'none found' if not matches else 'several found'}")
     if not searched_any and keycrm_id is None and mapping.default_value != "":
         return _default(mapping)  # nothing to search by: the source is empty
