@@ -19,6 +19,9 @@ from django.utils import timezone
 
 from staging.models import PENDING_STATES, Attempt, InboundRecord, ProcessingLock, RecordState
 
+# Re-processing leaves these alone: a worker has it, or there is nothing to process.
+NOT_REQUEUED = (RecordState.PROCESSING, RecordState.DUPLICATE, RecordState.IGNORED)
+
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:
@@ -115,7 +118,7 @@ def records_requeue(*, records: QuerySet[InboundRecord] | Iterable[InboundRecord
     (re-queued, skipped: in processing, duplicates or ignored)."""
     ids = [r.pk for r in records]
     requeued = InboundRecord.objects.filter(pk__in=ids).exclude(
-        state__in=(RecordState.PROCESSING, RecordState.DUPLICATE, RecordState.IGNORED),
+        state__in=NOT_REQUEUED,
     ).update(state=RecordState.QUEUED, not_before=None,
              message=f"queued again by {who} at {timezone.now():%Y-%m-%d %H:%M}")
     return requeued, len(ids) - requeued
