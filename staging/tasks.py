@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
+import logging
 import socket
+from collections.abc import Iterable
 
 from celery import shared_task
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
+from staging.models import BackfillJob, PollCursor
+from staging.services.backfill import BackfillBusy, backfill_run
 from staging.services.exchanges import exchanges_prune
+from staging.services.polling import (
+    POLL_LOCK_SECONDS,
+    PollError,
+    account_poll,
+    accounts_due_for_poll,
+)
 from staging.services.process import record_process
 from staging.services.queue import records_due, records_sweep
 
+logger = logging.getLogger(__name__)
+
 WORKER = f"celery@{socket.gethostname()}"
+# A backfill task works this long, then hands the rest of the job to a fresh task: every task
+# stays well inside its time limit however long the history is.
+BACKFILL_SLICE_SECONDS = 180
 
 
 @shared_task(acks_late=True, soft_time_limit=540, time_limit=600)
@@ -44,3 +60,53 @@ def sweep_stuck_records() -> int:
 @shared_task(acks_late=True, time_limit=600)
 def prune_exchange_log() -> int:
     return exchanges_prune(older_than_days=settings.EXCHANGE_LOG_KEEP_DAYS)
+
+
+# --- polling and backfill --------------------------------------------------------------------
+def _enqueue_all(record_ids: Iterable[int]) -> None:
+    for record_id in record_ids:
+        enqueue_record(record_id)
+
+
+@shared_task(acks_late=True, time_limit=60)
+def poll_due_accounts() -> int:
+    """Run by beat every minute: a poll task for each account whose interval has passed."""
+    due = accounts_due_for_poll(now=timezone.now())
+    for account in due:
+        poll_account.delay(account.pk)
+    return len(due)
+
+
+@shared_task(acks_late=True, soft_time_limit=POLL_LOCK_SECONDS - 60,
+             time_limit=POLL_LOCK_SECONDS)
+def poll_account(account_id: int) -> str:
+    """Poll one account. No retry here: a failed poll leaves the cursor where it was and the
+    next due poll covers the same window."""
+    cursor = PollCursor.objects.select_related("account").filter(
+        account_id=account_id, enabled=True, account__enabled=True).first()
+    if cursor is None:
+        return "not polled: the account or its polling is disabled"
+    try:
+        result = account_poll(account=cursor.account)
+    except PollError as exc:
+        _enqueue_all(exc.result.new_record_ids)  # what was stored before it stopped
+        logger.warning("poll of account %s failed: %s", account_id, exc.message)
+        return exc.message
+    _enqueue_all(result.new_record_ids)
+    return result.summary()
+
+
+@shared_task(acks_late=True, soft_time_limit=540, time_limit=600)
+def run_backfill(job_id: int) -> str:
+    """Run a slice of a backfill job; a job that is not finished continues in a new task.
+    Idempotent: a done job is left alone, a job held by a live run is not touched."""
+    job = BackfillJob.objects.filter(pk=job_id).first()
+    if job is None:
+        return "no such backfill job"
+    try:
+        job = backfill_run(job=job, time_budget=BACKFILL_SLICE_SECONDS)
+    except BackfillBusy as exc:
+        return str(exc)
+    if job.state == BackfillJob.State.RUNNING:
+        run_backfill.delay(job.pk)
+    return job.state

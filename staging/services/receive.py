@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import hmac
 import json
 from collections.abc import Mapping
@@ -100,12 +101,19 @@ def order_snapshot_receive(*, account: KeyCrmAccount, order: dict[str, Any],
                            source: str) -> Stored:
     """Store a full order fetched by polling or backfill. The same order at the same
     ``updated_at`` is stored once (a repeat becomes a duplicate)."""
-    order_id = _int(order.get("id"))
-    updated = order.get("updated_at") or ""
-    return _store(account=account, source=source, event="order.snapshot", order_id=order_id,
-                  dedupe_key=f"snapshot:{order_id}:{updated}"[:200], headers={},
-                  body=json.dumps(order, ensure_ascii=False), payload=order,
-                  order_updated_at=_time(updated))
+    body = json.dumps(order, ensure_ascii=False)
+    return _store(account=account, source=source, event="order.snapshot",
+                  order_id=_int(order.get("id")), dedupe_key=snapshot_dedupe_key(order),
+                  headers={}, body=body, payload=order,
+                  order_updated_at=_time(order.get("updated_at")))
+
+
+def snapshot_dedupe_key(order: dict[str, Any]) -> str:
+    """The same order with the same content is one snapshot. KeyCRM's updated_at has whole
+    seconds, so two changes within a second differ only by content: it is part of the key."""
+    digest = hashlib.sha1(  # noqa: S324 - an identity, not a secret
+        json.dumps(order, ensure_ascii=False, sort_keys=True).encode()).hexdigest()[:16]
+    return f"snapshot:{_int(order.get('id'))}:{order.get('updated_at') or ''}:{digest}"[:200]
 
 
 def _store(*, account: KeyCrmAccount, source: str, event: str, order_id: int | None,
