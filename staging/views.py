@@ -26,7 +26,12 @@ def keycrm_webhook(request: HttpRequest, token: str) -> HttpResponse:
     if account is None:
         # The same answer as for any unknown URL: a wrong token reveals nothing.
         return HttpResponse(status=404)
-    length = int(request.headers.get("Content-Length") or 0)
+    try:
+        length = int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        logger.warning("webhook for account %s refused: Content-Length %r", account.pk,
+                       request.headers.get("Content-Length"))
+        return JsonResponse({"error": "Content-Length is not a number"}, status=400)
     if length > MAX_WEBHOOK_BYTES:
         logger.warning("webhook for account %s refused: %s bytes", account.pk, length)
         return JsonResponse({"error": "body too large"}, status=413)

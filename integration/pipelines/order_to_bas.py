@@ -99,8 +99,8 @@ def _run(record: InboundRecord, clients: Clients, worker: str) -> Outcome:
         kind = ProblemKind.BAS if state == RecordState.RETRY else sorted(kinds - {
             ProblemKind.BAS})[0]
         return Outcome(state, "; ".join(str(p) for p in plan.problems), kind)
-    for creation in plan.creations:
-        _create_once(creation, plan, account, clients.bas, worker)
+    created = [note for creation in plan.creations
+               if (note := _create_once(creation, plan, account, clients.bas, worker))]
     document = _write(plan, profile, link, clients.bas,
                       search_first=link is None and _touched_before(record))
     _record_matches(plan, account)
@@ -120,8 +120,9 @@ def _run(record: InboundRecord, clients: Clients, worker: str) -> Outcome:
             return dataclasses.replace(outcome, document_set=profile.document_set,
                                        document_ref=ref, document_number=number)
     verb = "posted" if profile.post_documents else "saved"
-    return Outcome(RecordState.DONE, f"{profile.document_set} {number} {verb}",
-                   document_set=profile.document_set, document_ref=ref, document_number=number)
+    message = "; ".join([f"{profile.document_set} {number} {verb}", *created])
+    return Outcome(RecordState.DONE, message, document_set=profile.document_set,
+                   document_ref=ref, document_number=number)
 
 
 def _snapshot(record: InboundRecord, keycrm: KeyCrmClient) -> dict[str, Any]:
@@ -208,7 +209,7 @@ def _patched(bas: BasClient, entity_set: str, ref: str, body: dict[str, Any]) ->
 
 
 def _create_once(creation: PlannedCreation, plan: DocumentPlan, account: Any, bas: BasClient,
-                 worker: str) -> None:
+                 worker: str) -> str | None:
     """Create an element the plan needs — once, however many workers need it at the same
     moment (two orders of one new buyer): under a lock, the register and BAS are asked again
     first."""
@@ -218,15 +219,16 @@ def _create_once(creation: PlannedCreation, plan: DocumentPlan, account: Any, ba
         raise _Stop(Outcome(RecordState.RETRY, f"another worker is creating {creation.placeholder}",
                             "busy"))
     try:
-        _create(creation, plan, account, bas)
+        return _create(creation, plan, account, bas)
     finally:
         lock_release(account_id=account.pk, name=name, holder=worker)
 
 
 def _create(creation: PlannedCreation, plan: DocumentPlan, account: Any,
-            bas: BasClient) -> None:
+            bas: BasClient) -> str | None:
     """Create an element the plan needs and put its reference where the plan waits for it;
-    an element another worker created meanwhile is found by its register link or in BAS."""
+    an element another worker created meanwhile is found by its register link or in BAS.
+    Returns a note of what was created (None when it already existed)."""
     link = None
     if creation.directory and creation.keycrm_id is not None:
         link = Correspondence.objects.filter(account=account, directory=creation.directory,
@@ -234,7 +236,7 @@ def _create(creation: PlannedCreation, plan: DocumentPlan, account: Any,
     if link is not None:
         _fill(plan, creation, str(link.bas_ref),
               str(link.bas_characteristic_ref) if link.bas_characteristic_ref else None)
-        return
+        return None
     body = dict(creation.body)
     if creation.entity_set == NOMENCLATURE and creation.group_path:
         body["Parent_Key"] = _group(bas, creation.group_path)
@@ -255,6 +257,8 @@ def _create(creation: PlannedCreation, plan: DocumentPlan, account: Any,
                            bas_presentation=str(body.get("Description", "")),
                            origin=CorrespondenceOrigin.CREATED, note=creation.reason)
     _fill(plan, creation, ref, characteristic)
+    return (f"created in {creation.entity_set}: «{body.get('Description', '')}» because "
+            f"{creation.reason}")
 
 
 def _fill(plan: DocumentPlan, creation: PlannedCreation, ref: str,
