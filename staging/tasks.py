@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 from collections.abc import Iterable
 
@@ -20,20 +21,26 @@ from staging.services.polling import (
     account_poll,
     accounts_due_for_poll,
 )
-from staging.services.process import record_process
-from staging.services.queue import records_due, records_sweep
+from staging.services.process import LOCKED_ORDER_DELAY, record_process
+from staging.services.queue import record_deferred, records_due, records_sweep
 
 logger = logging.getLogger(__name__)
 
-WORKER = f"celery@{socket.gethostname()}"
+def worker_name(task_id: str | None = None) -> str:
+    """A name for lock and claim ownership that is unique to this process and call: the pool
+    processes of one Celery worker are forked from one parent and must not share a name."""
+    return f"celery@{socket.gethostname()}:{os.getpid()}:{(task_id or '')[:8]}"
 # A backfill task works this long, then hands the rest of the job to a fresh task: every task
 # stays well inside its time limit however long the history is.
 BACKFILL_SLICE_SECONDS = 180
 
 
-@shared_task(acks_late=True, soft_time_limit=540, time_limit=600)
-def process_record(record_id: int) -> str | None:
-    record = record_process(record_id=record_id, worker=WORKER)
+@shared_task(bind=True, acks_late=True, soft_time_limit=540, time_limit=600)
+def process_record(self, record_id: int) -> str | None:
+    record = record_process(record_id=record_id, worker=worker_name(self.request.id))
+    if record is None and record_deferred(record_id=record_id):
+        # Its order was busy with another worker: again shortly, on the same queue.
+        raise self.retry(countdown=LOCKED_ORDER_DELAY + 0.5, max_retries=None)
     return record.state if record else None
 
 

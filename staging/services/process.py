@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+import threading
+
+from django.conf import settings
+from django.db import connection
 
 from accounts.crypto import SecretUnreadable
 from integration.bas.client import BasClient
@@ -16,12 +20,43 @@ from staging.services.queue import (
     lock_release,
     record_claim,
     record_finish,
+    record_heartbeat,
     record_release,
 )
 
 logger = logging.getLogger(__name__)
 
 LOCKED_ORDER_DELAY = 2.0  # seconds before a record whose order is busy is tried again
+
+
+class _Heartbeat:
+    """While a record is processed, a thread renews its claim and locks every quarter of the
+    stale limit: only a worker that has really stopped loses its record to the sweeper."""
+
+    def __init__(self, record: InboundRecord, worker: str) -> None:
+        self.record, self.worker = record, worker
+        self.interval = max(0.5, settings.STAGING_STALE_SECONDS / 4)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{record.pk}",
+                                        daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(self.interval):
+                record_heartbeat(record_id=self.record.pk, account_id=self.record.account_id,
+                                 worker=self.worker)
+        except Exception:  # a missed beat only risks a sweep; never crash the worker
+            logger.exception("heartbeat of record %s failed", self.record.pk)
+        finally:
+            connection.close()  # this thread's own database connection
 
 
 def record_process(*, record_id: int, worker: str) -> InboundRecord | None:
@@ -38,7 +73,8 @@ def record_process(*, record_id: int, worker: str) -> InboundRecord | None:
         record_release(record=record, delay=LOCKED_ORDER_DELAY)
         return None
     try:
-        outcome = _process(record)
+        with _Heartbeat(record, worker):
+            outcome = _process(record)
     except Exception as exc:  # the queue's one boundary: nothing escapes without a state
         logger.exception("record %s failed unexpectedly", record.pk)
         outcome = Outcome(RecordState.RETRY, f"unexpected error: {exc!r}", "internal")

@@ -58,9 +58,16 @@ def record_claim(*, record_id: int, worker: str) -> InboundRecord | None:
 def record_release(*, record: InboundRecord, delay: float) -> None:
     """Give a claimed record back untouched (its order is locked by another worker); the
     attempt does not count."""
-    InboundRecord.objects.filter(pk=record.pk, state=RecordState.PROCESSING).update(
+    InboundRecord.objects.filter(pk=record.pk, state=RecordState.PROCESSING,
+                                 claimed_by=record.claimed_by).update(
         state=RecordState.QUEUED, attempts=F("attempts") - 1,
         not_before=timezone.now() + dt.timedelta(seconds=delay), claimed_by="")
+
+
+def record_deferred(*, record_id: int) -> bool:
+    """Whether the record was given back to wait a moment (its order was busy)."""
+    return InboundRecord.objects.filter(pk=record_id, state=RecordState.QUEUED,
+                                        not_before__gt=timezone.now()).exists()
 
 
 def record_finish(*, record: InboundRecord, outcome: Outcome, worker: str) -> InboundRecord:
@@ -75,18 +82,36 @@ def record_finish(*, record: InboundRecord, outcome: Outcome, worker: str) -> In
             message = f"gave up after {record.attempts} attempts: {message}"
         else:
             not_before = now + dt.timedelta(seconds=retry_delay(record.attempts))
+    fields = {"state": state, "message": message, "problem_kind": outcome.problem_kind,
+              "not_before": not_before, "processed_at": now, "claimed_by": ""}
+    if outcome.document_ref:
+        fields.update(bas_document_set=outcome.document_set,
+                      bas_document_ref=outcome.document_ref,
+                      bas_document_number=outcome.document_number)
     with transaction.atomic():
-        Attempt.objects.create(record=record, worker=worker[:100], finished_at=now,
-                               outcome=state, message=message)
-        fields = {"state": state, "message": message, "problem_kind": outcome.problem_kind,
-                  "not_before": not_before, "processed_at": now, "claimed_by": ""}
-        if outcome.document_ref:
-            fields.update(bas_document_set=outcome.document_set,
-                          bas_document_ref=outcome.document_ref,
-                          bas_document_number=outcome.document_number)
-        InboundRecord.objects.filter(pk=record.pk).update(**fields)
+        # Only the worker that still holds the claim may finish it: a claim the sweeper gave
+        # to another worker is that worker's to finish.
+        owned = InboundRecord.objects.filter(
+            pk=record.pk, state=RecordState.PROCESSING, claimed_by=worker[:100],
+        ).update(**fields)
+        Attempt.objects.create(
+            record=record, worker=worker[:100], finished_at=now, outcome=state,
+            message=message if owned else f"finished after the claim was taken over: "
+                                          f"{message}")
     record.refresh_from_db()
     return record
+
+
+def record_heartbeat(*, record_id: int, account_id: int, worker: str) -> bool:
+    """The worker is alive: renew its claim and its locks so the sweeper leaves them alone.
+    False when the claim is no longer this worker's."""
+    now = timezone.now()
+    alive = InboundRecord.objects.filter(
+        pk=record_id, state=RecordState.PROCESSING, claimed_by=worker[:100],
+    ).update(claimed_at=now)
+    ProcessingLock.objects.filter(account_id=account_id, holder=worker[:100]).update(
+        expires_at=now + dt.timedelta(seconds=settings.STAGING_STALE_SECONDS))
+    return bool(alive)
 
 
 def retry_delay(attempts: int) -> float:

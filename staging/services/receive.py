@@ -70,6 +70,7 @@ def webhook_receive(*, account: KeyCrmAccount, body: bytes,
         raise WebhookRefused(400, f"body is not JSON: {exc}") from exc
     if not isinstance(payload, dict):
         raise WebhookRefused(400, "body is not a JSON object")
+    payload = storable(payload)
     kept = {k.lower(): v for k, v in headers.items() if k.lower() in KEPT_HEADERS}
     text = body.decode("utf-8")
     event = payload.get("event")
@@ -101,6 +102,7 @@ def order_snapshot_receive(*, account: KeyCrmAccount, order: dict[str, Any],
                            source: str) -> Stored:
     """Store a full order fetched by polling or backfill. The same order at the same
     ``updated_at`` is stored once (a repeat becomes a duplicate)."""
+    order = storable(order)
     body = json.dumps(order, ensure_ascii=False)
     return _store(account=account, source=source, event="order.snapshot",
                   order_id=_int(order.get("id")), dedupe_key=snapshot_dedupe_key(order),
@@ -136,6 +138,22 @@ def _store(*, account: KeyCrmAccount, source: str, event: str, order_id: int | N
         **fields, duplicate_of=original, state=RecordState.DUPLICATE,
         message=f"a repeat of record #{original.pk if original else '?'}")
     return Stored(record, is_new=False)
+
+
+def storable(value: Any) -> Any:
+    """The value with every text a database can hold: NUL characters and lone surrogates
+    (legal in JSON escapes, refused by PostgreSQL and by UTF-8) become U+FFFD. The body as
+    received keeps them, escaped."""
+    if isinstance(value, str):
+        if "\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value):
+            return "".join("\ufffd" if ch == "\x00" or "\ud800" <= ch <= "\udfff" else ch
+                           for ch in value)
+        return value
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    return value
 
 
 def _int(value: Any) -> int | None:
