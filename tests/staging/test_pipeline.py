@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from urllib.parse import quote
 
 import pytest
@@ -12,7 +13,7 @@ import requests
 from django.urls import reverse
 
 from integration.keycrm.client import KeyCrmClient
-from mappings.models import Correspondence
+from mappings.models import Correspondence, PropertyMapping
 from staging.models import InboundRecord, RecordSource
 from staging.services.process import record_process
 from staging.services.queue import records_due
@@ -44,7 +45,12 @@ def _work() -> list[InboundRecord]:
 
 
 def test_a_webhook_for_a_new_order_makes_one_posted_document(client, shop, keycrm, bas):
-    order_id = shop.order(keycrm, status="Підтверджено")
+    campaign = uuid.UUID(int=42)
+    PropertyMapping.objects.create(profile=shop.profile, property_ref=campaign,
+                                   property_name="Рекламна кампанія",
+                                   source_path="marketing.utm_campaign")
+    order_id = shop.order(keycrm, status="Підтверджено",
+                          marketing={"utm_source": "google", "utm_campaign": "spring_sale"})
     response = _webhook(client, shop.account, keycrm, order_id)
     assert response.status_code == 200
     [record] = _work()
@@ -57,8 +63,12 @@ def test_a_webhook_for_a_new_order_makes_one_posted_document(client, shop, keycr
             for row in document["Запасы"]] == [
         (shop.items["TSH-BLK"], 1, 100, pytest.approx(16.67)),
         (shop.items["CAP-1"], 2, 400, pytest.approx(66.67))]
+    assert [(row["Свойство_Key"], row["Значение"])
+            for row in document["ДополнительныеРеквизиты"]] == [(str(campaign), "spring_sale")]
     [counterparty] = bas.objects("sb", "Catalog_Контрагенты")
     assert counterparty["Description"] == "Олена Коваль"
+    assert [c["НомерТелефона"] for c in counterparty["КонтактнаяИнформация"]
+            if c["Тип"] == "Телефон"] == ["+380671234567"]
     assert document["Контрагент_Key"] == counterparty["Ref_Key"]
     assert record.bas_document_number == document["Number"]
     link = Correspondence.objects.get(account=shop.account, directory="order",
