@@ -18,6 +18,7 @@ from mappings.models import (
     StatusCorrespondence,
 )
 from mappings.services.profiles import order_fetch, profile_apply_preset, profile_preview
+from tests.presets import pick_small_business_references
 
 pytestmark = pytest.mark.django_db
 
@@ -97,16 +98,7 @@ def test_small_business_preset_with_every_mapping_kind(keycrm_account, bas_conne
     assert result.missing == []
     assert profile.attributes.filter(section="Запасы", name="Номенклатура_Key").exists()
 
-    # Fixed values picked from BAS.
-    _set(profile, "Организация_Key", value=ref["Catalog_Организации"]["main"])
-    _set(profile, "ВалютаДокумента_Key", value=ref["Catalog_Валюты"]["UAH"])
-    _set(profile, "СтруктурнаяЕдиницаПродажи_Key",
-         value=ref["Catalog_СтруктурныеЕдиницы"]["sales"])
-    _set(profile, "СтруктурнаяЕдиницаРезерв_Key",
-         value=ref["Catalog_СтруктурныеЕдиницы"]["warehouse"])
-    _set(profile, "ЕдиницаИзмерения", "Запасы",
-         value=ref["Catalog_КлассификаторЕдиницИзмерения"]["pcs"])
-    _set(profile, "СтавкаНДС_Key", "Запасы", value=ref["Catalog_СтавкиНДС"]["20"])
+    pick_small_business_references(profile, ref)
     # A reference through the correspondence register (the manager), and a value with a
     # default (no such custom field on the order).
     responsible = profile.attributes.get(section="", name="Ответственный_Key")

@@ -7,8 +7,9 @@ import dataclasses
 
 import pytest
 
-from mappings.models import FieldMapping, StatusCorrespondence
+from mappings.models import StatusCorrespondence
 from mappings.services.profiles import profile_apply_preset
+from tests.presets import pick_small_business_references
 
 STATUSES = ("Нове", "Підтверджено", "Відправлено", "Скасовано")
 
@@ -38,11 +39,6 @@ class Shop:
             **extra}]})["orders"][0]
 
 
-def _set(profile, attribute: str, section: str = "", **fields) -> None:
-    FieldMapping.objects.filter(profile=profile, attribute__name=attribute,
-                                attribute__section=section).update(**fields)
-
-
 @pytest.fixture
 def shop(db, keycrm, bas, keycrm_account, bas_connection) -> Shop:
     keycrm_account.bas_connection = bas_connection
@@ -59,15 +55,7 @@ def shop(db, keycrm, bas, keycrm_account, bas_connection) -> Shop:
         {"Description": name} for name in STATUSES]})["Catalog_СостоянияЗаказовПокупателей"]
     profile = profile_apply_preset(account=keycrm_account,
                                    preset_key="small_business_order").profile
-    _set(profile, "Организация_Key", value=ref["Catalog_Организации"]["main"])
-    _set(profile, "ВалютаДокумента_Key", value=ref["Catalog_Валюты"]["UAH"])
-    _set(profile, "СтруктурнаяЕдиницаПродажи_Key",
-         value=ref["Catalog_СтруктурныеЕдиницы"]["sales"])
-    _set(profile, "СтруктурнаяЕдиницаРезерв_Key",
-         value=ref["Catalog_СтруктурныеЕдиницы"]["warehouse"])
-    _set(profile, "ЕдиницаИзмерения", "Запасы",
-         value=ref["Catalog_КлассификаторЕдиницИзмерения"]["pcs"])
-    _set(profile, "СтавкаНДС_Key", "Запасы", value=ref["Catalog_СтавкиНДС"]["20"])
+    pick_small_business_references(profile, ref)
     statuses = dict(zip(STATUSES, ids["statuses"], strict=True))
     for (name, status_id), state in zip(statuses.items(), states, strict=True):
         StatusCorrespondence.objects.create(
