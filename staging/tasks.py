@@ -49,7 +49,7 @@ def enqueue_record(record_id: int) -> None:
     transaction.on_commit(lambda: process_record.delay(record_id))
 
 
-@shared_task(acks_late=True, time_limit=120)
+@shared_task(acks_late=True, soft_time_limit=100, time_limit=120)
 def dispatch_due_records() -> int:
     """Every record whose time has come goes to a worker: retries, released records, and
     anything whose message was lost with the broker."""
@@ -59,12 +59,12 @@ def dispatch_due_records() -> int:
     return len(due)
 
 
-@shared_task(acks_late=True, time_limit=120)
+@shared_task(acks_late=True, soft_time_limit=100, time_limit=120)
 def sweep_stuck_records() -> int:
     return records_sweep()
 
 
-@shared_task(acks_late=True, time_limit=600)
+@shared_task(acks_late=True, soft_time_limit=540, time_limit=600)
 def prune_exchange_log() -> int:
     return exchanges_prune(older_than_days=settings.EXCHANGE_LOG_KEEP_DAYS)
 
@@ -75,7 +75,7 @@ def _enqueue_all(record_ids: Iterable[int]) -> None:
         enqueue_record(record_id)
 
 
-@shared_task(acks_late=True, time_limit=60)
+@shared_task(acks_late=True, soft_time_limit=50, time_limit=60)
 def poll_due_accounts() -> int:
     """Run by beat every minute: a poll task for each account whose interval has passed."""
     due = accounts_due_for_poll(now=timezone.now())
