@@ -5,8 +5,8 @@ full snapshots, exactly like the orders a webhook announces.
 The cursor (``PollCursor.polled_until``) moves only after every page of a window is stored, so a
 poll that fails half-way is repeated whole by the next one; each window reaches back
 ``overlap_seconds`` before the cursor, for orders KeyCRM dated a moment earlier than it showed
-them to us (clock skew, slow commits). Orders already stored at the same ``updated_at`` are
-skipped, so overlaps and repeated windows write no rows.
+them to us (clock skew, slow commits). An order already stored with the same ``updated_at`` and
+content is skipped, so overlaps and repeated windows write no rows.
 
 Services never import tasks: the ids of the new records are returned (``new_record_ids``) and
 the entry point (task, admin action) enqueues them. Anything it does not enqueue is sent by
@@ -186,8 +186,9 @@ def _poll_window(*, account: KeyCrmAccount, client: KeyCrmClient | None,
 def order_snapshots_store(*, account: KeyCrmAccount, orders: Iterable[dict[str, Any]],
                           source: str) -> StoredPage:
     """Store one page of full orders in one transaction. An order already stored (by polling
-    or backfill) at the same ``updated_at`` is skipped without writing a row; the unique dedupe
-    key still catches a race with another writer (the repeat becomes a duplicate row)."""
+    or backfill) with the same ``updated_at`` and content is skipped without writing a row; the
+    unique dedupe key still catches a race with another writer (the repeat becomes a duplicate
+    row)."""
     orders = list(orders)
     known = _known_snapshots(account, orders)
     new_ids: list[int] = []
