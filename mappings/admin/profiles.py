@@ -115,6 +115,20 @@ class DocumentProfileForm(forms.ModelForm):
         widgets = {"document_script": forms.Textarea(attrs={"rows": 6, "cols": 80,
                                                             "class": "vLargeTextField"})}
 
+    def clean_order_id_attribute(self) -> str:
+        value = self.cleaned_data["order_id_attribute"].strip()
+        if not value:
+            raise forms.ValidationError(_(
+                "Name a text attribute of the document for the KeyCRM order number: without "
+                "it, an answer lost on the way back from BAS could make a second document."))
+        return value
+
+    def clean_order_id_template(self) -> str:
+        value = self.cleaned_data["order_id_template"]
+        if "{id}" not in value:
+            raise forms.ValidationError(_("The format must contain {id}, e.g. KC-{id}."))
+        return value
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         account = self._account()

@@ -141,3 +141,18 @@ def test_status_correspondence_picks_the_keycrm_status_from_the_mirror(admin_cli
     assert response.status_code == 302
     saved = linked_account.status_correspondences.get()
     assert (saved.keycrm_status_name, saved.bas_value) == ("Відправлено", in_progress)
+
+
+def test_the_order_number_attribute_is_required_and_explained(admin_client, linked_account):
+    response = admin_client.post(reverse("admin:mappings_documentprofile_add"), {
+        "account": linked_account.pk, "document_set": "Document_ЗаказПокупателя",
+        "lines_section": "", "order_id_attribute": " ", "order_id_template": "KC",
+        "mappings-TOTAL_FORMS": 0, "mappings-INITIAL_FORMS": 0,
+        "property_mappings-TOTAL_FORMS": 0, "property_mappings-INITIAL_FORMS": 0,
+        "attributes-TOTAL_FORMS": 0, "attributes-INITIAL_FORMS": 0,
+    })
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "could make a second document" in page
+    assert "The format must contain {id}" in page
+    assert not DocumentProfile.objects.exists()
