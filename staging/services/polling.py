@@ -31,7 +31,7 @@ from integration.keycrm.client import ORDER_FULL_INCLUDE, KeyCrmClient, KeyCrmEr
 from staging.models import InboundRecord, PollCursor, RecordSource
 from staging.services.exchanges import exchange_store
 from staging.services.queue import lock_acquire, lock_release
-from staging.services.receive import order_snapshot_receive, snapshot_dedupe_key
+from staging.services.receive import order_snapshot_receive, snapshot_dedupe_key, storable
 
 # A poll after a long pause catches up one day at a time (one poll per beat tick) rather than
 # in one window so large that the task's time limit cuts it off, again and again.
@@ -189,17 +189,18 @@ def order_snapshots_store(*, account: KeyCrmAccount, orders: Iterable[dict[str, 
     or backfill) with the same ``updated_at`` and content is skipped without writing a row; the
     unique dedupe key still catches a race with another writer (the repeat becomes a duplicate
     row)."""
-    orders = list(orders)
-    known = _known_snapshots(account, orders)
+    # Each order's key is computed once, on the text as it will be stored.
+    keyed = [(snapshot_dedupe_key(order), order) for order in map(storable, orders)]
+    known = _known_snapshots(account, {key for key, _ in keyed})
     new_ids: list[int] = []
     repeats = 0
     with transaction.atomic():
-        for order in orders:
-            key = snapshot_dedupe_key(order)
+        for key, order in keyed:
             if key in known:
                 repeats += 1
                 continue
-            stored = order_snapshot_receive(account=account, order=order, source=source)
+            stored = order_snapshot_receive(account=account, order=order, source=source,
+                                            dedupe_key=key)
             if not stored.is_new:
                 repeats += 1
                 continue
@@ -209,9 +210,8 @@ def order_snapshots_store(*, account: KeyCrmAccount, orders: Iterable[dict[str, 
     return StoredPage(new_record_ids=new_ids, repeats=repeats)
 
 
-def _known_snapshots(account: KeyCrmAccount, orders: list[dict[str, Any]]) -> set[str]:
-    """Dedupe keys of the page's orders already stored as snapshots: one query."""
-    keys = {snapshot_dedupe_key(order) for order in orders}
+def _known_snapshots(account: KeyCrmAccount, keys: set[str]) -> set[str]:
+    """Which of the page's dedupe keys are already stored as snapshots: one query."""
     return set(InboundRecord.objects.filter(
         account=account, dedupe_key__in=keys, duplicate_of__isnull=True,
     ).values_list("dedupe_key", flat=True))

@@ -98,14 +98,16 @@ def webhook_receive(*, account: KeyCrmAccount, body: bytes,
                                          or context.get("updated_at")))
 
 
-def order_snapshot_receive(*, account: KeyCrmAccount, order: dict[str, Any],
-                           source: str) -> Stored:
+def order_snapshot_receive(*, account: KeyCrmAccount, order: dict[str, Any], source: str,
+                           dedupe_key: str | None = None) -> Stored:
     """Store a full order fetched by polling or backfill. The same order at the same
     ``updated_at`` is stored once (a repeat becomes a duplicate)."""
     order = storable(order)
+    if dedupe_key is None:
+        dedupe_key = snapshot_dedupe_key(order)
     body = json.dumps(order, ensure_ascii=False)
     return _store(account=account, source=source, event="order.snapshot",
-                  order_id=_int(order.get("id")), dedupe_key=snapshot_dedupe_key(order),
+                  order_id=_int(order.get("id")), dedupe_key=dedupe_key,
                   headers={}, body=body, payload=order,
                   order_updated_at=_time(order.get("updated_at")))
 
