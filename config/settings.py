@@ -169,6 +169,7 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "staging-dispatch-due": {"task": "staging.tasks.dispatch_due_records", "schedule": 30.0},
+    "staging-dispatch-outbox": {"task": "staging.tasks.dispatch_due_outbox", "schedule": 30.0},
     "staging-poll-due-accounts": {"task": "staging.tasks.poll_due_accounts", "schedule": 60.0},
     "staging-sweep": {"task": "staging.tasks.sweep_stuck_records", "schedule": 300.0},
     "exchange-log-prune": {"task": "staging.tasks.prune_exchange_log",

@@ -137,6 +137,8 @@ class Exchange(models.Model):
     error = models.CharField(_("error"), max_length=500, blank=True)
     record = models.ForeignKey(InboundRecord, on_delete=models.SET_NULL, null=True, blank=True,
                                related_name="exchanges")
+    outbox_message = models.ForeignKey("OutboxMessage", on_delete=models.SET_NULL, null=True,
+                                       blank=True, related_name="exchanges")
     created_at = models.DateTimeField(_("at"), auto_now_add=True, db_index=True)
 
     class Meta:
@@ -207,3 +209,61 @@ class BackfillJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account} since {self.since:%Y-%m-%d}"
+
+
+class OutboxState(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    SENDING = "sending", _("Sending")
+    RETRY = "retry", _("Will be retried")
+    SENT = "sent", _("Sent")
+    WAITING = "waiting", _("Waiting for a person")
+    FAILED = "failed", _("Failed after retries")
+    SUPERSEDED = "superseded", _("Replaced by a newer message")
+
+
+OUTBOX_PENDING = (OutboxState.QUEUED, OutboxState.RETRY)
+
+
+class OutboxMessage(models.Model):
+    """One write to KeyCRM, stored in the same transaction as the change that causes it and sent
+    by a worker afterwards: a crash between the two loses nothing, and every write is visible
+    and re-sendable.
+
+    ``kind`` names the sender that knows how to make the call (``staging.services.outbox``);
+    ``key`` names what the write is about (``order:123:status``): while a message waits, a newer
+    one with the same key replaces it, since only the latest state matters.
+    """
+
+    account = models.ForeignKey(KeyCrmAccount, on_delete=models.CASCADE,
+                                related_name="outbox_messages", verbose_name=_("account"))
+    kind = models.CharField(_("kind"), max_length=50)
+    key = models.CharField(_("about"), max_length=200)
+    payload = models.JSONField(_("what to send"), default=dict, blank=True)
+    cause = models.CharField(_("why"), max_length=500, blank=True)
+    state = models.CharField(_("state"), max_length=16, choices=OutboxState.choices,
+                             default=OutboxState.QUEUED)
+    message = models.TextField(_("what happened"), blank=True)
+    result = models.JSONField(_("answer kept"), null=True, blank=True)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    not_before = models.DateTimeField(_("not before"), null=True, blank=True)
+    claimed_at = models.DateTimeField(_("claimed"), null=True, blank=True)
+    claimed_by = models.CharField(_("worker"), max_length=100, blank=True)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("outgoing message")
+        verbose_name_plural = _("outbox")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "key"], name="outbox_one_pending_per_key",
+                                    condition=Q(state="queued")),
+        ]
+        indexes = [
+            models.Index(fields=["state", "not_before"], name="outbox_due"),
+            models.Index(fields=["account", "key", "id"], name="outbox_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kind} {self.key} ({self.get_state_display()})"

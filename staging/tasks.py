@@ -15,6 +15,13 @@ from django.utils import timezone
 from staging.models import BackfillJob, PollCursor
 from staging.services.backfill import BackfillBusy, backfill_run
 from staging.services.exchanges import exchanges_prune
+from staging.services.outbox import (
+    LOCKED_DELAY,
+    outbox_deferred,
+    outbox_due,
+    outbox_send,
+    outbox_sweep,
+)
 from staging.services.polling import (
     POLL_LOCK_SECONDS,
     PollError,
@@ -30,6 +37,7 @@ def worker_name(task_id: str | None = None) -> str:
     """A name for lock and claim ownership that is unique to this process and call: the pool
     processes of one Celery worker are forked from one parent and must not share a name."""
     return f"celery@{socket.gethostname()}:{os.getpid()}:{(task_id or '')[:8]}"
+
 # A backfill task works this long, then hands the rest of the job to a fresh task: every task
 # stays well inside its time limit however long the history is.
 BACKFILL_SLICE_SECONDS = 180
@@ -61,7 +69,32 @@ def dispatch_due_records() -> int:
 
 @shared_task(acks_late=True, soft_time_limit=100, time_limit=120)
 def sweep_stuck_records() -> int:
-    return records_sweep()
+    return records_sweep() + outbox_sweep()
+
+
+# --- the outbox ----------------------------------------------------------------------------
+@shared_task(bind=True, acks_late=True, soft_time_limit=540, time_limit=600)
+def send_outbox_message(self, message_id: int) -> str | None:
+    message = outbox_send(message_id=message_id, worker=worker_name(self.request.id))
+    if message is None and outbox_deferred(message_id=message_id):
+        # Behind a busy lock or an older message about the same thing: again shortly.
+        raise self.retry(countdown=LOCKED_DELAY + 0.5, max_retries=None)
+    return message.state if message else None
+
+
+def enqueue_outbox_message(message_id: int) -> None:
+    """Send the message once the current transaction has committed."""
+    transaction.on_commit(lambda: send_outbox_message.delay(message_id))
+
+
+@shared_task(acks_late=True, soft_time_limit=100, time_limit=120)
+def dispatch_due_outbox() -> int:
+    """Every message whose time has come goes to a worker: retries, and anything whose task
+    was lost with the broker."""
+    due = outbox_due(limit=500)
+    for message_id in due:
+        send_outbox_message.delay(message_id)
+    return len(due)
 
 
 @shared_task(acks_late=True, soft_time_limit=540, time_limit=600)

@@ -15,6 +15,8 @@ from staging.models import Exchange
 
 _current_record: contextvars.ContextVar[int | None] = contextvars.ContextVar(
     "current_record", default=None)
+_current_outbox: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "current_outbox", default=None)
 
 
 @contextlib.contextmanager
@@ -27,13 +29,24 @@ def exchanges_for(record_id: int | None) -> Iterator[None]:
         _current_record.reset(token)
 
 
+@contextlib.contextmanager
+def exchanges_for_outbox(message_id: int | None) -> Iterator[None]:
+    """Calls made inside the block are logged against the outbox message ``message_id``."""
+    token = _current_outbox.set(message_id)
+    try:
+        yield
+    finally:
+        _current_outbox.reset(token)
+
+
 def exchange_store(exchange: HttpExchange) -> None:
     """The clients' observer. Bodies arrive truncated and with secrets masked."""
     Exchange.objects.create(
         system=exchange.system, method=exchange.method, url=exchange.url,
         request_body=exchange.request_body, status=exchange.status,
         response_body=exchange.response_body, duration_ms=exchange.duration_ms,
-        error=exchange.error[:500], record_id=_current_record.get())
+        error=exchange.error[:500], record_id=_current_record.get(),
+        outbox_message_id=_current_outbox.get())
 
 
 def exchanges_prune(*, older_than_days: int) -> int:
