@@ -14,6 +14,7 @@ from config import celery_app
 from emulators.bas import BasEmulator
 from emulators.common import EmulatorServer
 from emulators.keycrm import KeyCrmEmulator
+from tests.shop import Shop, shop  # noqa: F401 - the ``shop`` fixture, for every test package
 
 KEYCRM_TEST_KEY = "test-key"
 

@@ -1,4 +1,5 @@
-"""A shop fully set up for the order pipeline: KeyCRM directories, BAS reference data, the BAS
+"""The ``shop`` fixture (registered in ``tests/conftest.py``): a shop fully set up for the order
+pipeline: KeyCRM directories, BAS reference data, the BAS
 Small Business preset with its fixed values picked, status correspondence for every status."""
 
 from __future__ import annotations
