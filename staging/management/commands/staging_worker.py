@@ -1,5 +1,6 @@
-"""A worker that processes the staging queue without Celery: for tests, benchmarks and small
-installations. Several can run at once; the queue's claims and order locks keep them apart."""
+"""A worker that processes the staging queue and sends the outbox without Celery: for tests,
+benchmarks and small installations. Several can run at once; the queue's claims and locks keep
+them apart."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import time
 
 from django.core.management.base import BaseCommand
 
+from staging.services.outbox import outbox_due, outbox_send, outbox_sweep
 from staging.services.process import record_process
 from staging.services.queue import records_due, records_sweep
 
 
 class Command(BaseCommand):
-    help = "Process due records of the staging queue until idle (or forever with --forever)."
+    help = ("Process due records of the staging queue and send due outbox messages until idle "
+            "(or forever with --forever).")
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--forever", action="store_true")
@@ -24,16 +27,22 @@ class Command(BaseCommand):
 
     def handle(self, *args, forever: bool, idle_seconds: float, name: str, **options) -> None:
         idle_since = time.monotonic()
-        processed = 0
+        processed = sent = 0
         while True:
             due = records_due(limit=20)
             for record_id in due:
                 if record_process(record_id=record_id, worker=name) is not None:
                     processed += 1
                     idle_since = time.monotonic()
-            if not due:
+            outgoing = outbox_due(limit=20)
+            for message_id in outgoing:
+                if outbox_send(message_id=message_id, worker=name) is not None:
+                    sent += 1
+                    idle_since = time.monotonic()
+            if not due and not outgoing:
                 records_sweep()
+                outbox_sweep()
                 if not forever and time.monotonic() - idle_since > idle_seconds:
                     break
                 time.sleep(0.2)
-        self.stdout.write(f"{name}: {processed} record(s) processed")
+        self.stdout.write(f"{name}: {processed} record(s) processed, {sent} message(s) sent")
