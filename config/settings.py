@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "mappings",
     "staging",
     "integration",
+    "runs",
 ]
 
 MIDDLEWARE = [
