@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "staging",
     "integration",
     "runs",
+    "stock",
 ]
 
 MIDDLEWARE = [
@@ -172,6 +173,8 @@ CELERY_BEAT_SCHEDULE = {
     "staging-dispatch-due": {"task": "staging.tasks.dispatch_due_records", "schedule": 30.0},
     "staging-dispatch-outbox": {"task": "staging.tasks.dispatch_due_outbox", "schedule": 30.0},
     "staging-poll-due-accounts": {"task": "staging.tasks.poll_due_accounts", "schedule": 60.0},
+    "stock-push-due-accounts": {"task": "stock.tasks.dispatch_due_stock_pushes",
+                                "schedule": 60.0},
     "staging-sweep": {"task": "staging.tasks.sweep_stuck_records", "schedule": 300.0},
     "exchange-log-prune": {"task": "staging.tasks.prune_exchange_log",
                            "schedule": crontab(hour=4, minute=0)},
@@ -192,6 +195,10 @@ KEYCRM_RATE_WINDOW_SECONDS = env.float("KEYCRM_RATE_WINDOW_SECONDS", default=60.
 KEYCRM_RATE_MAX_WAIT_SECONDS = env.float("KEYCRM_RATE_MAX_WAIT_SECONDS", default=180.0)
 KEYCRM_TIMEOUT_SECONDS = env.float("KEYCRM_TIMEOUT_SECONDS", default=30.0)
 KEYCRM_MAX_RETRIES = env.int("KEYCRM_MAX_RETRIES", default=5)
+# Items per PUT /offers/stocks call: the API accepts up to 10,000 (keycrm-api.md §2).
+STOCK_BATCH_SIZE = env.int("STOCK_BATCH_SIZE", default=10_000)
+if not 1 <= STOCK_BATCH_SIZE <= 10_000:
+    raise ImproperlyConfigured("STOCK_BATCH_SIZE must be between 1 and 10000")
 # 1C posts big documents slowly; real clients wait 120-300 s.
 BAS_TIMEOUT_SECONDS = env.float("BAS_TIMEOUT_SECONDS", default=120.0)
 BAS_METADATA_CACHE_SECONDS = env.int("BAS_METADATA_CACHE_SECONDS", default=3600)

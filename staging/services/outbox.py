@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 # Flows whose senders register on import. A kind nobody registered waits for a person.
 SENDER_MODULES: tuple[str, ...] = (
     "staging.services.outbox",
+    "integration.pipelines.stock_to_keycrm",
 )
 
 LOCKED_DELAY = 2.0  # seconds before a message whose lock is busy is tried again
