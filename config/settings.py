@@ -51,12 +51,16 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
     "import_export",
     "accounts",
     "mappings",
     "staging",
     "integration",
+    "api",
     "runs",
+    "catalogue",
     "stock",
 ]
 
@@ -143,6 +147,32 @@ STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns about a missing folder befo
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# --- HTTP API ---------------------------------------------------------------------------------
+# Staff users in the operator or configurator group only (api/permissions.py): a token for
+# scripts, the admin's session for a browser. Nothing is readable anonymously.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.PortalRole"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.Pages",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "KeyCRM ⇄ BAS portal API",
+    "DESCRIPTION": "Health of the integration loops, staged records, re-processing and the "
+                   "configuration export. Token or session authentication; operator or "
+                   "configurator role.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"RecordStateEnum": "staging.models.RecordState"},
 }
 
 # --- Celery ---------------------------------------------------------------------------------

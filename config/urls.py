@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 
@@ -16,4 +16,5 @@ urlpatterns = [
          name="mappings_bas_elements"),
     path("admin/", admin.site.urls),
     path("hooks/keycrm/<str:token>/", keycrm_webhook, name="keycrm_webhook"),
+    path("api/", include("api.urls")),
 ]

@@ -1,0 +1,11 @@
+"""Page-number pagination for the API's lists: 50 a page, up to 200 on request."""
+
+from __future__ import annotations
+
+from rest_framework.pagination import PageNumberPagination
+
+
+class Pages(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
