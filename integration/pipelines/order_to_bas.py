@@ -18,6 +18,7 @@ from integration.bas import literals
 from integration.bas.client import BasClient, BasError, BasErrorKind
 from integration.keycrm.client import KeyCrmClient, KeyCrmError
 from integration.keycrm.timestamps import parse_keycrm_datetime
+from integration.pipelines.bas_changes import document_written, order_echo, state_attribute_of
 from mappings.engine.plan import (
     CHARACTERISTIC,
     DocumentPlan,
@@ -92,6 +93,11 @@ def _run(record: InboundRecord, clients: Clients, worker: str) -> Outcome:
         return Outcome(RecordState.DONE, "A newer state of this order is already in BAS; this "
                        "older one was not written.", document_set=link.bas_entity_set,
                        document_ref=str(link.bas_ref))
+    if link and (echo := order_echo(account=account, entity_set=link.bas_entity_set,
+                                    bas_ref=str(link.bas_ref), updated_at=updated_at,
+                                    status_id=order.get("status_id"))):
+        return Outcome(RecordState.DONE, echo, document_set=link.bas_entity_set,
+                       document_ref=str(link.bas_ref))
     plan = plan_document(profile=profile, order=order, resolver=resolver)
     if plan.problems:
         kinds = {p.kind for p in plan.problems}
@@ -112,6 +118,7 @@ def _run(record: InboundRecord, clients: Clients, worker: str) -> Outcome:
         bas_presentation=f"{profile.document_set} {number}".strip(),
         origin=CorrespondenceOrigin.CREATED, note=f"order {plan.order_number}",
         keycrm_updated_at=updated_at)
+    _remember_written(plan, profile, document, order_id)
     if profile.post_documents:
         try:
             clients.bas.post_document(profile.document_set, ref)
@@ -123,6 +130,19 @@ def _run(record: InboundRecord, clients: Clients, worker: str) -> Outcome:
     message = "; ".join([f"{profile.document_set} {number} {verb}", *created])
     return Outcome(RecordState.DONE, message, document_set=profile.document_set,
                    document_ref=ref, document_number=number)
+
+
+def _remember_written(plan: DocumentPlan, profile: DocumentProfile, document: dict[str, Any],
+                      order_id: int) -> None:
+    """Tell the BAS → KeyCRM check which state this write gave the document: when it next sees
+    the document changed with that same state, the change is ours and goes nowhere."""
+    attribute = state_attribute_of(profile)
+    planned = plan.header.get(attribute) if attribute else None
+    document_written(
+        account=profile.account, entity_set=profile.document_set, bas_ref=document["Ref_Key"],
+        number=document.get("Number") or "", keycrm_order_id=order_id,
+        state_value=None if planned is None else str(planned.value or ""),
+        data_version=str(document.get("DataVersion") or ""))
 
 
 def _snapshot(record: InboundRecord, keycrm: KeyCrmClient) -> dict[str, Any]:
