@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 SENDER_MODULES: tuple[str, ...] = (
     "staging.services.outbox",
     "integration.pipelines.stock_to_keycrm",
+    "integration.pipelines.bas_changes",
 )
 
 LOCKED_DELAY = 2.0  # seconds before a message whose lock is busy is tried again
