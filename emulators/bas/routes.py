@@ -439,7 +439,13 @@ def _virtual_table(call: Call, info: SetInfo, data: RegisterData, function: str,
     else:
         rows = _slice(call, data, params, last=function == "SliceLast")
         fragment = f"{register.name}_{function}"
-    shape = Shape.build(fragment, _result_props(register, rows))
+    # The result type declares its resources even when no row came back (an empty balance
+    # still lets a client $select ``КоличествоBalance``), as the $metadata ComplexType does.
+    declared = {"Balance": ("Balance",),
+                "Turnovers": ("Receipt", "Expense", "Turnover")}.get(function, ())
+    rows_shape = rows or [{f"{name}{suffix}": None for name in data.amounts
+                           for suffix in declared}]
+    shape = Shape.build(fragment, _result_props(register, rows_shape))
     resources = [p for p in shape.props if p not in register_dimension_names(register)]
     filter_text = call.query.get("$filter", "")
     if function in ("Balance", "Turnovers") and any(r in filter_text for r in resources):

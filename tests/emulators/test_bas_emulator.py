@@ -814,3 +814,18 @@ def test_completing_an_order_writes_off_what_was_not_shipped(emu: BasEmulator, s
                                 "СуммаРасчетов": 600, "СуммаПлатежа": 600}]}).json()
     assert payment["Number"] == "ПС00-000001"
     assert post(sb, "Document_ПоступлениеНаСчет", payment["Ref_Key"]).ok
+
+
+def test_an_empty_balance_still_answers_a_select_of_its_resources(emu: BasEmulator,
+                                                                  sb: Bas) -> None:
+    # Nothing reserved: the reserves register's Balance is empty, and a $select naming its
+    # resource is still valid, as the result's ComplexType in $metadata declares it.
+    warehouse = ref(emu, "Catalog_СтруктурныеЕдиницы", "warehouse")
+    response = sb.get(
+        f"AccumulationRegister_Запасы/Balance(Condition='СтруктурнаяЕдиница_Key eq "
+        f"guid''{warehouse}''')", {"$select": "Номенклатура_Key,КоличествоBalance"})
+    assert response.status_code == 200, response.text
+    assert response.json()["value"] == []
+    turnovers = sb.get("AccumulationRegister_Запасы/Turnovers()",
+                       {"$select": "Номенклатура_Key,КоличествоReceipt,СуммаTurnover"})
+    assert turnovers.status_code == 200, turnovers.text
