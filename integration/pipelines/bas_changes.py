@@ -27,6 +27,7 @@ import logging
 import re
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -133,20 +134,23 @@ class Watch:
 
 # --- settings and scheduling -------------------------------------------------------------------
 def bas_changes_settings(*, account: KeyCrmAccount) -> BasChangesSettings:
-    settings_row, _created = BasChangesSettings.objects.get_or_create(account=account)
+    """The account's settings, made with the deployment's defaults on first use."""
+    settings_row, _created = BasChangesSettings.objects.get_or_create(account=account, defaults={
+        "interval_seconds": settings.BAS_CHANGES_INTERVAL_SECONDS,
+        "lookback_days": settings.BAS_CHANGES_LOOKBACK_DAYS})
     return settings_row
 
 
 def accounts_due_for_bas_changes(*, now: dt.datetime) -> list[KeyCrmAccount]:
-    """Accounts with the check enabled, a BAS connection and a document profile, whose
+    """Accounts with a BAS connection and a document profile, the check enabled, whose
     interval has passed since the last check started."""
     due = []
-    for row in BasChangesSettings.objects.filter(
-            enabled=True, account__bas_connection__isnull=False,
-            account__document_profile__isnull=False).select_related("account"):
-        if row.last_started_at is None or \
-                row.last_started_at + dt.timedelta(seconds=row.interval_seconds) <= now:
-            due.append(row.account)
+    for account in KeyCrmAccount.objects.filter(bas_connection__isnull=False,
+                                                document_profile__isnull=False):
+        row = bas_changes_settings(account=account)
+        if row.enabled and (row.last_started_at is None or row.last_started_at + dt.timedelta(
+                seconds=row.interval_seconds) <= now):
+            due.append(account)
     return due
 
 
