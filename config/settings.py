@@ -204,6 +204,7 @@ CELERY_BEAT_SCHEDULE = {
     "staging-dispatch-outbox": {"task": "staging.tasks.dispatch_due_outbox", "schedule": 30.0},
     "staging-poll-due-accounts": {"task": "staging.tasks.poll_due_accounts", "schedule": 60.0},
     "stock-push-due-accounts": {"task": "stock.tasks.dispatch_due_stock_pushes",
+    "bas-changes-dispatch": {"task": "integration.tasks.bas_changes_dispatch", "schedule": 60.0},
                                 "schedule": 60.0},
     "staging-sweep": {"task": "staging.tasks.sweep_stuck_records", "schedule": 300.0},
     "exchange-log-prune": {"task": "staging.tasks.prune_exchange_log",
@@ -236,6 +237,9 @@ HTTP_CONNECT_TIMEOUT_SECONDS = env.float("HTTP_CONNECT_TIMEOUT_SECONDS", default
 
 # --- Staging queue ------------------------------------------------------------------------------
 STAGING_MAX_ATTEMPTS = env.int("STAGING_MAX_ATTEMPTS", default=8)
+# Defaults of a new account's BAS → KeyCRM check (each account changes them in the admin).
+BAS_CHANGES_INTERVAL_SECONDS = env.int("BAS_CHANGES_INTERVAL_SECONDS", default=300)
+BAS_CHANGES_LOOKBACK_DAYS = env.int("BAS_CHANGES_LOOKBACK_DAYS", default=14)
 STAGING_RETRY_BASE_SECONDS = env.float("STAGING_RETRY_BASE_SECONDS", default=30.0)
 STAGING_RETRY_MAX_SECONDS = env.float("STAGING_RETRY_MAX_SECONDS", default=3600.0)
 # A record in processing for longer than this is taken back from a worker that died.
