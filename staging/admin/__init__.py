@@ -1,3 +1,3 @@
 """Admin pages of the staging app, one module per area."""
 
-from staging.admin import polling, records  # noqa: F401 - registers
+from staging.admin import outbox, polling, records  # noqa: F401 - registers

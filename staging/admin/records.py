@@ -297,7 +297,7 @@ class ExchangeOutcomeFilter(admin.SimpleListFilter):
 @admin.register(Exchange)
 class ExchangeAdmin(admin.ModelAdmin):
     list_display = ["created_at", "system", "method", "short_url", "status", "duration_ms",
-                    "error", "record_link"]
+                    "error", "record_link", "outbox_link"]
     list_filter = ["system", ExchangeOutcomeFilter]
     list_select_related = ["record"]
     date_hierarchy = "created_at"
@@ -305,7 +305,8 @@ class ExchangeAdmin(admin.ModelAdmin):
     list_per_page = 100
     show_full_result_count = False
     fields = ["created_at", "system", "method", "url_readable", "url_as_sent", "status",
-              "duration_ms", "error", "record_link", "request_pretty", "response_pretty"]
+              "duration_ms", "error", "record_link", "outbox_link", "request_pretty",
+              "response_pretty"]
     readonly_fields = fields
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
@@ -351,6 +352,13 @@ class ExchangeAdmin(admin.ModelAdmin):
             return "—"
         url = reverse("admin:staging_inboundrecord_change", args=[obj.record_id])
         return format_html('<a href="{}">{}</a>', url, obj.record)
+
+    @admin.display(description=_("outgoing message"), ordering="outbox_message_id")
+    def outbox_link(self, obj: Exchange) -> str:
+        if obj.outbox_message_id is None:
+            return "—"
+        url = reverse("admin:staging_outboxmessage_change", args=[obj.outbox_message_id])
+        return format_html('<a href="{}">#{}</a>', url, obj.outbox_message_id)
 
     @admin.display(description=_("request"))
     def request_pretty(self, obj: Exchange) -> str:
