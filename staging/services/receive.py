@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -65,7 +66,8 @@ def webhook_receive(*, account: KeyCrmAccount, body: bytes,
     if len(body) > MAX_WEBHOOK_BYTES:
         raise WebhookRefused(413, f"body of {len(body)} bytes is over {MAX_WEBHOOK_BYTES}")
     try:
-        payload = json.loads(body.decode("utf-8"))
+        payload = json.loads(body.decode("utf-8"), parse_constant=_refuse_constant,
+                             parse_float=_finite_float)
     except (UnicodeDecodeError, ValueError) as exc:
         raise WebhookRefused(400, f"body is not JSON: {exc}") from exc
     if not isinstance(payload, dict):
@@ -158,11 +160,28 @@ def storable(value: Any) -> Any:
     return value
 
 
+def _refuse_constant(name: str) -> float:
+    # Python reads NaN and Infinity; RFC 8259 and the databases' JSON types do not.
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 reads as infinity, which no JSON column stores
+        raise ValueError(f"{text[:20]} is out of range")
+    return value
+
+
+BIGINT_RANGE = range(-(2**63), 2**63)  # what an order id column holds
+
+
 def _int(value: Any) -> int | None:
+    """The value as an order id, or None when it is not one (not a number, out of range)."""
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return number if number in BIGINT_RANGE else None
 
 
 def _time(value: Any) -> dt.datetime | None:

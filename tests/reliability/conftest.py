@@ -27,7 +27,6 @@ from django.urls import reverse
 
 from emulators.keycrm import render
 from staging.models import Attempt, InboundRecord, RecordState
-from tests.staging.conftest import Shop, shop  # noqa: F401 - the fixture, shared with staging
 
 ROOT = Path(__file__).resolve().parents[2]
 ORDERS = "Document_ЗаказПокупателя"
@@ -150,7 +149,7 @@ def workers(tmp_path: Path):
 
 
 @pytest.fixture
-def fast_shop(shop):  # noqa: F811 - extends the shared fixture
+def fast_shop(shop):  # extends tests/shop.py's fixture
     """The shop with a KeyCRM budget no test here reaches: the tests are about the queue, not
     the rate limit (tests/integration/test_ratelimit.py is)."""
     shop.account.requests_per_minute = 1000
