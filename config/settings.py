@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "runs",
     "catalogue",
     "stock",
+    "documents",
 ]
 
 MIDDLEWARE = [
@@ -203,12 +204,15 @@ CELERY_BEAT_SCHEDULE = {
     "staging-dispatch-due": {"task": "staging.tasks.dispatch_due_records", "schedule": 30.0},
     "staging-dispatch-outbox": {"task": "staging.tasks.dispatch_due_outbox", "schedule": 30.0},
     "staging-poll-due-accounts": {"task": "staging.tasks.poll_due_accounts", "schedule": 60.0},
-    "stock-push-due-accounts": {"task": "stock.tasks.dispatch_due_stock_pushes",
     "bas-changes-dispatch": {"task": "integration.tasks.bas_changes_dispatch", "schedule": 60.0},
+    "stock-push-due-accounts": {"task": "stock.tasks.dispatch_due_stock_pushes",
                                 "schedule": 60.0},
     "staging-sweep": {"task": "staging.tasks.sweep_stuck_records", "schedule": 300.0},
     "exchange-log-prune": {"task": "staging.tasks.prune_exchange_log",
                            "schedule": crontab(hour=4, minute=0)},
+    "documents-bas-payments": {"task": "documents.tasks.check_bas_payments_all",
+                               "schedule": env.float("DOCUMENTS_BAS_PAYMENTS_EVERY_SECONDS",
+                                                     default=600.0)},
     # Nightly: a large catalogue uses an account's whole request budget for a while.
     "keycrm-sync-directories": {
         "task": "mappings.tasks.sync_all_directories",
@@ -233,13 +237,17 @@ if not 1 <= STOCK_BATCH_SIZE <= 10_000:
 # 1C posts big documents slowly; real clients wait 120-300 s.
 BAS_TIMEOUT_SECONDS = env.float("BAS_TIMEOUT_SECONDS", default=120.0)
 BAS_METADATA_CACHE_SECONDS = env.int("BAS_METADATA_CACHE_SECONDS", default=3600)
-HTTP_CONNECT_TIMEOUT_SECONDS = env.float("HTTP_CONNECT_TIMEOUT_SECONDS", default=5.0)
-
-# --- Staging queue ------------------------------------------------------------------------------
-STAGING_MAX_ATTEMPTS = env.int("STAGING_MAX_ATTEMPTS", default=8)
 # Defaults of a new account's BAS → KeyCRM check (each account changes them in the admin).
 BAS_CHANGES_INTERVAL_SECONDS = env.int("BAS_CHANGES_INTERVAL_SECONDS", default=300)
 BAS_CHANGES_LOOKBACK_DAYS = env.int("BAS_CHANGES_LOOKBACK_DAYS", default=14)
+HTTP_CONNECT_TIMEOUT_SECONDS = env.float("HTTP_CONNECT_TIMEOUT_SECONDS", default=5.0)
+
+# --- Payments and follow-up documents -------------------------------------------------------
+# How far back the scheduled check reads BAS incoming payments (documents dated since then).
+DOCUMENTS_BAS_PAYMENTS_DAYS = env.int("DOCUMENTS_BAS_PAYMENTS_DAYS", default=3)
+
+# --- Staging queue ------------------------------------------------------------------------------
+STAGING_MAX_ATTEMPTS = env.int("STAGING_MAX_ATTEMPTS", default=8)
 STAGING_RETRY_BASE_SECONDS = env.float("STAGING_RETRY_BASE_SECONDS", default=30.0)
 STAGING_RETRY_MAX_SECONDS = env.float("STAGING_RETRY_MAX_SECONDS", default=3600.0)
 # A record in processing for longer than this is taken back from a worker that died.
@@ -251,6 +259,9 @@ SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+# Only once every subdomain serves HTTPS: browsers then refuse plain HTTP on all of them.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool(
     "BEHIND_TLS_PROXY", default=False) else None
 

@@ -252,6 +252,7 @@ def payment_full(record: Record) -> dict[str, Any]:
         "description": record["description"],
         "status": record["status"],
         "fiscal_result": record["fiscal_result"],
+        "fiscal_status": record.get("fiscal_status"),
         "payment_date": plain(record["payment_date"]),
         "created_at": iso(record["created_at"]),
         "updated_at": iso(record["updated_at"]),

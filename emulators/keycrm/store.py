@@ -725,6 +725,7 @@ class Store:
             "description": data.get("description"),
             "status": data.get("status") or "paid",
             "fiscal_result": data.get("fiscal_result"),
+            "fiscal_status": data.get("fiscal_status"),  # a live extra (keycrm-api §2)
             "payment_date": _stamp(data, "payment_date", now),
             **_timestamps(data, now),
         }

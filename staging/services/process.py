@@ -11,6 +11,7 @@ from django.db import connection
 from accounts.crypto import SecretUnreadable
 from integration.bas.client import BasClient
 from integration.keycrm.client import KeyCrmClient
+from integration.pipelines.order_followups import order_followups
 from integration.pipelines.order_to_bas import Clients, order_to_bas
 from staging.models import InboundRecord, RecordState
 from staging.services.exchanges import exchange_store, exchanges_for
@@ -100,6 +101,9 @@ def _process(record: InboundRecord) -> Outcome:
         return Outcome(RecordState.WAITING, str(exc), "configuration")
     try:
         with exchanges_for(record.pk):
-            return order_to_bas(record=record, clients=clients, worker=record.claimed_by)
+            outcome = order_to_bas(record=record, clients=clients, worker=record.claimed_by)
+            if outcome.state == RecordState.DONE:  # payments and documents by status follow
+                outcome = order_followups(record=record, clients=clients, outcome=outcome)
+            return outcome
     finally:
         clients.close()

@@ -1,0 +1,72 @@
+"""Admin pages: payment-method correspondence, payment settings (with "check BAS payments
+now"), document rules, and the follow-up log that says why each action ran or did not."""
+
+from __future__ import annotations
+
+import functools
+
+from django.contrib import admin
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.utils.translation import gettext_lazy as _
+
+from documents.models import DocumentAction, DocumentRule, FollowupSettings, PaymentRoute
+from documents.payment_check import bas_payments_run_start
+from documents.tasks import check_bas_payments
+from runs.services import run_url
+
+
+@admin.register(PaymentRoute)
+class PaymentRouteAdmin(admin.ModelAdmin):
+    list_display = ("account", "keycrm_payment_method_id", "keycrm_payment_method_name", "kind",
+                    "post_documents", "use_for_bas_payments")
+    list_filter = ("account", "kind")
+    list_select_related = ("account",)
+    search_fields = ("keycrm_payment_method_name",)
+    autocomplete_fields = ("account",)
+
+
+@admin.register(FollowupSettings)
+class FollowupSettingsAdmin(admin.ModelAdmin):
+    list_display = ("account", "payments_to_bas", "payments_from_bas")
+    list_select_related = ("account",)
+    autocomplete_fields = ("account",)
+    actions = ("check_bas_payments_now",)
+
+    @admin.action(description=_("Check BAS payments now"))
+    def check_bas_payments_now(self, request: HttpRequest,
+                               queryset: QuerySet[FollowupSettings]) -> HttpResponse | None:
+        chosen = list(queryset.select_related("account"))
+        account = chosen[0].account if len(chosen) == 1 else None
+        run = bas_payments_run_start(account=account)
+        transaction.on_commit(functools.partial(
+            check_bas_payments.delay, run.pk, account.pk if account else None))
+        return HttpResponseRedirect(run_url(run))
+
+
+@admin.register(DocumentRule)
+class DocumentRuleAdmin(admin.ModelAdmin):
+    list_display = ("account", "action", "enabled", "keycrm_status_ids", "post_documents")
+    list_filter = ("account", "action", "enabled")
+    list_select_related = ("account",)
+    autocomplete_fields = ("account",)
+
+
+@admin.register(DocumentAction)
+class DocumentActionAdmin(admin.ModelAdmin):
+    list_display = ("keycrm_order_id", "action", "trigger", "outcome", "reason",
+                    "document_number", "attempts", "updated_at")
+    list_filter = ("outcome", "action", "account")
+    list_select_related = ("account",)
+    search_fields = ("=keycrm_order_id", "reason", "document_number")
+    readonly_fields = ("account", "keycrm_order_id", "key", "action", "trigger", "outcome",
+                       "reason", "document_set", "document_ref", "document_number", "attempts",
+                       "created_at", "updated_at")
+    fields = readonly_fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

@@ -1,0 +1,68 @@
+"""The BAS → KeyCRM payments check as a run: one account or every account that switched it
+on, with progress on the run's page. (A module of its own: it calls the pipeline, which itself
+uses ``documents.services``.)"""
+
+from __future__ import annotations
+
+import logging
+
+from django.utils.translation import gettext as _
+
+from accounts.crypto import SecretUnreadable
+from accounts.models import KeyCrmAccount
+from documents.models import FollowupSettings
+from integration.bas.client import BasClient, BasError
+from integration.pipelines.payments_to_keycrm import CheckResult, bas_payments_check
+from runs.models import Run, RunState
+from runs.services import run_begin, run_finish, run_progress, run_start
+from staging.services.exchanges import exchange_store
+
+logger = logging.getLogger(__name__)
+
+RUN_KIND = "payments.from_bas"
+
+
+def accounts_checking_bas_payments() -> list[KeyCrmAccount]:
+    return [s.account for s in FollowupSettings.objects.filter(
+        payments_from_bas=True, account__enabled=True,
+        account__bas_connection__isnull=False).select_related("account__bas_connection")]
+
+
+def bas_payments_run_start(*, account: KeyCrmAccount | None) -> Run:
+    """A queued run for the admin's "check now" (one account, or all when None)."""
+    title = _("BAS payments → KeyCRM: %(who)s") % {"who": account or _("all accounts")}
+    return run_start(kind=RUN_KIND, title=title, account=account, queued=True)
+
+
+def bas_payments_check_run(*, run: Run | None = None,
+                           account_id: int | None = None) -> list[CheckResult]:
+    """Check the chosen account (or every account that switched the check on); record the
+    progress in ``run`` when given. A BAS failure of one account does not stop the others."""
+    accounts = accounts_checking_bas_payments()
+    if account_id is not None:
+        accounts = [a for a in accounts if a.pk == account_id]
+    if run is not None:
+        run_begin(run, total=len(accounts))
+    results, failures = [], []
+    for account in accounts:
+        try:
+            bas = BasClient.for_connection(account.bas_connection, observer=exchange_store)
+        except SecretUnreadable as exc:
+            failures.append(f"{account}: {exc}")
+            continue
+        try:
+            result = bas_payments_check(account=account, bas=bas)
+            results.append(result)
+            logger.info("BAS payments of %s: %s", account, result.summary())
+        except BasError as exc:
+            failures.append(f"{account}: BAS: {exc.message}")
+        finally:
+            bas.close()
+        if run is not None:
+            run_progress(run, add=1, message=f"{account}")
+    if run is not None:
+        summary = "; ".join([*(r.summary() for r in results), *failures]) or \
+            _("no account checks BAS payments")
+        run_finish(run, state=RunState.FAILED if failures and not results else RunState.DONE,
+                   message=summary[:2000])
+    return results
