@@ -8,7 +8,7 @@ from django.conf import settings
 
 from config import celery_app
 
-OUR_TASKS = ("staging.", "mappings.")
+OUR_TASKS = ("staging.", "mappings.", "integration.")
 
 
 @pytest.fixture(scope="module")
