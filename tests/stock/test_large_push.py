@@ -37,7 +37,8 @@ def test_five_thousand_offers(keycrm, bas, keycrm_account, bas_connection, admin
     assert (preview.state, preview.changed, preview.offers) == ("dry_run", SIZE, SIZE)
     assert preview.messages == math.ceil(SIZE / batch_size)
     assert preview.preview[0] == {"id": shop.offers[0], "quantity": 1}
-    assert not OutboxMessage.objects.exists() and stock_puts(keycrm) == []
+    assert not OutboxMessage.objects.exists()
+    assert stock_puts(keycrm) == []
 
     # First push: everything, in ⌈5000 / batch⌉ calls.
     started = time.monotonic()
@@ -71,9 +72,11 @@ def test_five_thousand_offers(keycrm, bas, keycrm_account, bas_connection, admin
     keycrm.clear_log()
     refused = stock_push(account=shop.account)
     assert refused.state == "refused"
-    assert refused.dropping_to_zero == 3000 and refused.in_stock_before == SIZE
+    assert refused.dropping_to_zero == 3000
+    assert refused.in_stock_before == SIZE
     assert not OutboxMessage.objects.filter(state=OutboxState.QUEUED).exists()
-    assert send_all() == 0 and stock_puts(keycrm) == []
+    assert send_all() == 0
+    assert stock_puts(keycrm) == []
     row = StockSettings.objects.get(pk=shop.settings.pk)
     assert "3000 of 5000 offers in stock (60 %)" in row.last_refusal
     assert row.last_refusal_at is not None
