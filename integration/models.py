@@ -76,6 +76,11 @@ class BasDocumentState(models.Model):
     state_value = models.CharField(_("state in BAS"), max_length=150, blank=True)
     written_by_portal_at = models.DateTimeField(_("written to BAS by the portal"), null=True,
                                                 blank=True)
+    written_hash = models.CharField(
+        _("what the portal wrote, except the state"), max_length=64, blank=True,
+        help_text=_("A hash of the last document body the portal wrote without its state: a "
+                    "KeyCRM change whose only difference is a status BAS already has is not "
+                    "written."))
     exported_at = models.DateTimeField(
         _("created in KeyCRM"), null=True, blank=True,
         help_text=_("When the portal created the KeyCRM order of a document made in BAS."))

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
+import json
 import logging
 import re
 from typing import Any
@@ -457,13 +459,22 @@ def _offer_sku(account: KeyCrmAccount, item: str,
 
 
 # --- what order_to_bas tells us, and asks -------------------------------------------------------
+def body_hash(body: dict[str, Any], state_attribute: str | None) -> str:
+    """What a document body says apart from its state, as a short stable text."""
+    rest = {k: v for k, v in body.items()
+            if not state_attribute or k not in (state_attribute, f"{state_attribute}_Type")}
+    text = json.dumps(rest, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def document_written(*, account: KeyCrmAccount, entity_set: str, bas_ref: str, number: str,
                      keycrm_order_id: int, state_value: str | None,
-                     data_version: str = "") -> None:
+                     data_version: str = "", written_hash: str = "") -> None:
     """Remember what the KeyCRM → BAS pipeline just wrote, so the next check knows the state
     as its own and sends nothing back. ``state_value`` None: the profile maps no state."""
     defaults: dict[str, Any] = {"number": number, "keycrm_order_id": keycrm_order_id,
-                                "written_by_portal_at": timezone.now()}
+                                "written_by_portal_at": timezone.now(),
+                                "written_hash": written_hash}
     if data_version:
         defaults["data_version"] = data_version
     if state_value is not None:
@@ -487,6 +498,23 @@ def order_echo(*, account: KeyCrmAccount, entity_set: str, bas_ref: str,
         return None
     return _("This state of the order was written to KeyCRM by the portal from BAS document "
              "%(number)s; BAS already has it, nothing was written.") % {"number": state.number}
+
+
+def document_already_has(*, account: KeyCrmAccount, entity_set: str, bas_ref: str,
+                         body: dict[str, Any], state_attribute: str | None) -> str | None:
+    """Why a planned write can be skipped: everything but the state is what the portal last
+    wrote, and the state is the one BAS already has (as the last check saw or we wrote).
+    None when the document must be written."""
+    state = BasDocumentState.objects.filter(account=account, entity_set=entity_set,
+                                            bas_ref=bas_ref).first()
+    if state is None or not state.written_hash or not state_attribute:
+        return None
+    planned = str(body.get(state_attribute) or "")
+    planned = "" if literals.is_empty_ref(planned) else planned
+    if state.written_hash != body_hash(body, state_attribute) or planned != state.state_value:
+        return None
+    return _("Only the status changed, and BAS document %(number)s already has the state it "
+             "corresponds to; nothing was written.") % {"number": state.number}
 
 
 def state_attribute_of(profile: DocumentProfile) -> str | None:

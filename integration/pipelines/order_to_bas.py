@@ -18,7 +18,13 @@ from integration.bas import literals
 from integration.bas.client import BasClient, BasError, BasErrorKind
 from integration.keycrm.client import KeyCrmClient, KeyCrmError
 from integration.keycrm.timestamps import parse_keycrm_datetime
-from integration.pipelines.bas_changes import document_written, order_echo, state_attribute_of
+from integration.pipelines.bas_changes import (
+    body_hash,
+    document_already_has,
+    document_written,
+    order_echo,
+    state_attribute_of,
+)
 from mappings.engine.plan import (
     CHARACTERISTIC,
     DocumentPlan,
@@ -105,6 +111,11 @@ def _run(record: InboundRecord, clients: Clients, worker: str) -> Outcome:
         kind = ProblemKind.BAS if state == RecordState.RETRY else sorted(kinds - {
             ProblemKind.BAS})[0]
         return Outcome(state, "; ".join(str(p) for p in plan.problems), kind)
+    if link and not plan.creations and (same := document_already_has(
+            account=account, entity_set=link.bas_entity_set, bas_ref=str(link.bas_ref),
+            body=plan.body(), state_attribute=state_attribute_of(profile))):
+        return Outcome(RecordState.DONE, same, document_set=link.bas_entity_set,
+                       document_ref=str(link.bas_ref))
     created = [note for creation in plan.creations
                if (note := _create_once(creation, plan, account, clients.bas, worker))]
     document = _write(plan, profile, link, clients.bas,
@@ -142,7 +153,8 @@ def _remember_written(plan: DocumentPlan, profile: DocumentProfile, document: di
         account=profile.account, entity_set=profile.document_set, bas_ref=document["Ref_Key"],
         number=document.get("Number") or "", keycrm_order_id=order_id,
         state_value=None if planned is None else str(planned.value or ""),
-        data_version=str(document.get("DataVersion") or ""))
+        data_version=str(document.get("DataVersion") or ""),
+        written_hash=body_hash(plan.body(), attribute))
 
 
 def _snapshot(record: InboundRecord, keycrm: KeyCrmClient) -> dict[str, Any]:

@@ -124,3 +124,18 @@ def test_a_state_without_a_keycrm_status_is_reported_and_sent_once_mapped(shop, 
     assert check(shop.account).statuses == 1
     send_outbox()
     assert keycrm.store.orders[order_id]["status_id"] == archived
+
+
+def test_a_webhook_that_only_repeats_a_status_bas_already_has_writes_nothing(
+        client, shop, keycrm, bas, order_in_bas):
+    order_id, ref = order_in_bas
+    set_state(bas, ref, shop.states["Відправлено"])
+    check(shop.account)  # seen, but the status write has not gone out yet
+    # Meanwhile a manager sets the same status in KeyCRM by hand.
+    keycrm.set_order_status(order_id, shop.statuses["Відправлено"])
+    bas.clear_log()
+    webhook(client, shop.account, keycrm, order_id)
+    [record] = work()
+    assert record.state == "done", record.message
+    assert "already has the state" in record.message
+    assert bas_writes(bas) == []
