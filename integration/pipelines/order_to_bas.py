@@ -129,7 +129,6 @@ def _run(record: InboundRecord, clients: Clients, worker: str) -> Outcome:
         bas_presentation=f"{profile.document_set} {number}".strip(),
         origin=CorrespondenceOrigin.CREATED, note=f"order {plan.order_number}",
         keycrm_updated_at=updated_at)
-    _remember_written(plan, profile, document, order_id)
     if profile.post_documents:
         try:
             clients.bas.post_document(profile.document_set, ref)
@@ -137,6 +136,9 @@ def _run(record: InboundRecord, clients: Clients, worker: str) -> Outcome:
             outcome = _bas_outcome(exc, stage="posting")
             return dataclasses.replace(outcome, document_set=profile.document_set,
                                        document_ref=ref, document_number=number)
+    # Only once the document is complete (posted when the profile posts): a retry after a
+    # failed posting must not take the saved document for one that needs nothing more.
+    _remember_written(plan, profile, document, order_id)
     verb = "posted" if profile.post_documents else "saved"
     message = "; ".join([f"{profile.document_set} {number} {verb}", *created])
     return Outcome(RecordState.DONE, message, document_set=profile.document_set,
