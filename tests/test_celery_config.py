@@ -8,7 +8,8 @@ from django.conf import settings
 
 from config import celery_app
 
-OUR_TASKS = ("staging.", "mappings.", "integration.")
+OUR_TASKS = ("staging.", "mappings.", "integration.", "stock.", "documents.", "catalogue.",
+             "runs.", "dashboard.")
 
 
 @pytest.fixture(scope="module")
