@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "api",
     "runs",
     "catalogue",
+    "catalogue",
     "stock",
     "documents",
 ]

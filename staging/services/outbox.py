@@ -44,6 +44,8 @@ logger = logging.getLogger(__name__)
 # Flows whose senders register on import. A kind nobody registered waits for a person.
 SENDER_MODULES: tuple[str, ...] = (
     "staging.services.outbox",
+    "integration.pipelines.catalog_to_keycrm",
+    "integration.pipelines.prices_to_keycrm",
     "integration.pipelines.payments_to_keycrm",
     "integration.pipelines.stock_to_keycrm",
     "integration.pipelines.bas_changes",

@@ -20,6 +20,8 @@ SIZES = ("S", "M", "L")
 @pytest.fixture
 def linked_account(keycrm_account, bas_connection):
     keycrm_account.bas_connection = bas_connection
+    # A catalogue export is hundreds of calls: a budget that lets the test run in seconds.
+    keycrm_account.requests_per_minute = 100_000
     keycrm_account.save()
     return keycrm_account
 
