@@ -61,7 +61,6 @@ INSTALLED_APPS = [
     "api",
     "runs",
     "catalogue",
-    "catalogue",
     "stock",
     "documents",
 ]
