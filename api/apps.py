@@ -13,8 +13,13 @@ def _roles_after_migrate(sender: AppConfig, *, apps: Any = None, using: str = "d
     # permissions of the models that exist now.
     from api.roles import roles_sync  # auth's models are not importable before ready()
 
-    if apps is not None:
-        roles_sync(apps=apps, using=using)
+    if apps is None:
+        return
+    try:
+        apps.get_model("api", "PortalAccess")
+    except LookupError:  # ``migrate api zero``: the roles were just removed on purpose
+        return
+    roles_sync(apps=apps, using=using)
 
 
 class ApiConfig(AppConfig):
