@@ -207,6 +207,8 @@ CELERY_BEAT_SCHEDULE = {
     "bas-changes-dispatch": {"task": "integration.tasks.bas_changes_dispatch", "schedule": 60.0},
     "stock-push-due-accounts": {"task": "stock.tasks.dispatch_due_stock_pushes",
                                 "schedule": 60.0},
+    "catalogue-dispatch-due": {"task": "catalogue.tasks.dispatch_due_catalogue",
+                               "schedule": 60.0},
     "staging-sweep": {"task": "staging.tasks.sweep_stuck_records", "schedule": 300.0},
     "exchange-log-prune": {"task": "staging.tasks.prune_exchange_log",
                            "schedule": crontab(hour=4, minute=0)},
