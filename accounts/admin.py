@@ -8,11 +8,13 @@ from collections.abc import Callable
 from django import forms
 from django.contrib import admin, messages
 from django.db import models
-from django.http import HttpRequest, HttpResponseRedirect
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from accounts.models import BasConnection, CheckOutcome, KeyCrmAccount
 from accounts.services import (
@@ -21,7 +23,9 @@ from accounts.services import (
     keycrm_account_check,
     keycrm_account_rotate_webhook_token,
 )
-from mappings.admin.directories import sync_directories_action
+from mappings.tasks import RUN_KIND as DIRECTORY_SYNC_RUN
+from mappings.tasks import directories_sync_run_start
+from runs.services import run_url
 
 
 def _https_urls(field: models.Field, **kwargs) -> forms.Field | None:
@@ -76,6 +80,23 @@ class BasConnectionForm(forms.ModelForm):
         if self.cleaned_data.get("password"):
             self.instance.set_password(self.cleaned_data["password"])
         return super().save(commit)
+
+
+@admin.action(description=_("Sync KeyCRM directories"))
+def sync_directories_action(modeladmin: admin.ModelAdmin, request: HttpRequest,
+                            queryset: QuerySet[KeyCrmAccount]) -> HttpResponse:
+    """Refresh the selected accounts' directory mirrors in the background (a big catalogue is
+    hundreds of pages) and open the progress page: the run's, or the list of runs for
+    several accounts."""
+    runs = [directories_sync_run_start(account=account) for account in queryset]
+    modeladmin.message_user(request, ngettext(
+        "The directory sync of %(count)d account is queued; this page shows its progress.",
+        "The directory syncs of %(count)d accounts are queued; each has its progress page.",
+        len(runs)) % {"count": len(runs)}, messages.SUCCESS)
+    if len(runs) == 1:
+        return HttpResponseRedirect(run_url(runs[0]))
+    return HttpResponseRedirect(
+        reverse("admin:runs_run_changelist") + f"?kind__exact={DIRECTORY_SYNC_RUN}")
 
 
 def _report(modeladmin: admin.ModelAdmin, request: HttpRequest, obj: object,

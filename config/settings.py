@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "catalogue",
     "stock",
     "documents",
+    "dashboard",
 ]
 
 MIDDLEWARE = [

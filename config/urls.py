@@ -14,7 +14,9 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/mappings/bas-elements/", admin.site.admin_view(bas_elements_view),
          name="mappings_bas_elements"),
+    path("admin/dashboard/", include("dashboard.urls")),
     path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
     path("hooks/keycrm/<str:token>/", keycrm_webhook, name="keycrm_webhook"),
     path("api/", include("api.urls")),
 ]

@@ -5,14 +5,17 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
-from staging.models import BackfillJob, PollCursor
+from runs.models import Run, RunState
+from runs.services import run_begin, run_finish, run_progress, run_start
+from staging.models import BackfillJob, InboundRecord, PollCursor
 from staging.services.backfill import BackfillBusy, backfill_run
 from staging.services.exchanges import exchanges_prune
 from staging.services.outbox import (
@@ -29,7 +32,13 @@ from staging.services.polling import (
     accounts_due_for_poll,
 )
 from staging.services.process import LOCKED_ORDER_DELAY, record_process
-from staging.services.queue import record_deferred, records_due, records_sweep
+from staging.services.queue import (
+    record_deferred,
+    records_due,
+    records_requeue,
+    records_sweep,
+)
+from staging.services.selectors import record_ids_queued
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +46,13 @@ def worker_name(task_id: str | None = None) -> str:
     """A name for lock and claim ownership that is unique to this process and call: the pool
     processes of one Celery worker are forked from one parent and must not share a name."""
     return f"celery@{socket.gethostname()}:{os.getpid()}:{(task_id or '')[:8]}"
+
+# Re-processing more records than this at once runs in a task with a progress page (the
+# request would otherwise send thousands of broker messages before it answers).
+REPROCESS_IN_REQUEST_MAX = 100
+REPROCESS_CHUNK = 500
+RUN_KIND_REPROCESS = "reprocess"
+RUN_KIND_BACKFILL = "backfill"
 
 # A backfill task works this long, then hands the rest of the job to a fresh task: every task
 # stays well inside its time limit however long the history is.
@@ -55,6 +71,51 @@ def process_record(self, record_id: int) -> str | None:
 def enqueue_record(record_id: int) -> None:
     """Send the record to a worker once the current transaction has committed."""
     transaction.on_commit(lambda: process_record.delay(record_id))
+
+
+def records_reprocess_now(*, record_ids: list[int], who: str) -> tuple[int, int]:
+    """Queue the records again and send the queued ones to workers after the commit.
+    Returns (re-queued, skipped)."""
+    requeued, skipped = records_requeue(
+        records=InboundRecord.objects.filter(pk__in=record_ids).only("id"), who=who)
+    for record_id in record_ids_queued(ids=record_ids):
+        enqueue_record(record_id)
+    return requeued, skipped
+
+
+def records_reprocess_start(*, record_ids: list[int], who: str) -> Run:
+    """A run that re-queues the records in a task (``reprocess_records``), sent after the
+    commit; its page shows how far it got."""
+    run = run_start(kind=RUN_KIND_REPROCESS, total=len(record_ids), queued=True,
+                    title=gettext("Re-process %(count)d records") % {"count": len(record_ids)})
+    transaction.on_commit(lambda: reprocess_records.delay(run.pk, record_ids, who))
+    return run
+
+
+def reprocess_message(requeued: int, skipped: int) -> str:
+    return gettext("%(requeued)d re-queued, %(skipped)d skipped (in processing, duplicates or "
+                   "ignored)") % {"requeued": requeued, "skipped": skipped}
+
+
+@shared_task(acks_late=True, soft_time_limit=540, time_limit=600)
+def reprocess_records(run_id: int, record_ids: list[int], who: str) -> str:
+    """Re-queue the records in chunks, reporting into the run. Idempotent: a second delivery
+    re-queues what is still not queued and finishes the run again."""
+    run = Run.objects.filter(pk=run_id).first()
+    if run is None:
+        return "no such run"
+    run_begin(run, total=len(record_ids))
+    requeued = skipped = 0
+    for start in range(0, len(record_ids), REPROCESS_CHUNK):
+        chunk = record_ids[start:start + REPROCESS_CHUNK]
+        with transaction.atomic():
+            chunk_requeued, chunk_skipped = records_reprocess_now(record_ids=list(chunk),
+                                                                  who=who)
+        requeued, skipped = requeued + chunk_requeued, skipped + chunk_skipped
+        run_progress(run, add=len(chunk))
+    message = reprocess_message(requeued, skipped)
+    run_finish(run, message=message, result={"requeued": requeued, "skipped": skipped})
+    return message
 
 
 @shared_task(acks_late=True, soft_time_limit=100, time_limit=120)
@@ -136,17 +197,49 @@ def poll_account(account_id: int) -> str:
     return result.summary()
 
 
+def _backfill_progress(run: Run, job: BackfillJob) -> Callable[[int, int | None], None]:
+    run_progress(run, done=job.stored, total=job.total, force=True)
+    return lambda stored, total: run_progress(run, done=stored, total=total)
+
+
+def backfill_run_start(*, job: BackfillJob) -> Run:
+    """A run showing the job's progress, and the task that does the job, sent after the
+    commit."""
+    run = run_start(kind=RUN_KIND_BACKFILL, account=job.account, queued=True, total=job.total,
+                    title=gettext("Backfill #%(job)s: orders of %(account)s since %(since)s")
+                    % {"job": job.pk, "account": job.account,
+                       "since": f"{timezone.localtime(job.since):%Y-%m-%d}"})
+    transaction.on_commit(lambda: run_backfill.delay(job.pk, run.pk))
+    return run
+
+
 @shared_task(acks_late=True, soft_time_limit=540, time_limit=600)
-def run_backfill(job_id: int) -> str:
+def run_backfill(job_id: int, run_id: int | None = None) -> str:
     """Run a slice of a backfill job; a job that is not finished continues in a new task.
-    Idempotent: a done job is left alone, a job held by a live run is not touched."""
+    Idempotent: a done job is left alone, a job held by a live run is not touched. With
+    ``run_id`` the orders stored so far and the total are reported into that run."""
     job = BackfillJob.objects.filter(pk=job_id).first()
     if job is None:
         return "no such backfill job"
+    run = Run.objects.filter(pk=run_id).first() if run_id else None
+    if run is not None and run.state == RunState.QUEUED:
+        run_begin(run, total=job.total)
+    progress = _backfill_progress(run, job) if run is not None else None
     try:
-        job = backfill_run(job=job, time_budget=BACKFILL_SLICE_SECONDS)
+        job = backfill_run(job=job, time_budget=BACKFILL_SLICE_SECONDS, progress=progress)
     except BackfillBusy as exc:
         return str(exc)
+    except BaseException:
+        # The job was marked failed with the reason; the run must not stay "running".
+        if run is not None:
+            job.refresh_from_db()
+            run_finish(run, state=RunState.FAILED, message=job.message)
+        raise
     if job.state == BackfillJob.State.RUNNING:
-        run_backfill.delay(job.pk)
+        run_backfill.delay(job.pk, run_id)
+    elif run is not None:
+        run_progress(run, done=job.stored, total=job.total, force=True)
+        run_finish(run, message=job.message,
+                   state=RunState.DONE if job.state == BackfillJob.State.DONE
+                   else RunState.FAILED)
     return job.state

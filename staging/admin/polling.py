@@ -4,8 +4,9 @@ Polling: one cursor per account (created by the first beat tick, or here). The o
 the interval, the overlap and whether to poll; the rest is written by the poll. "Poll now" runs
 one poll in the request and says what it found.
 
-Backfills: the add form takes an account and a day; saving queues the job (after the commit).
-Progress is read-only; "Resume" queues failed (or stalled) jobs again.
+Backfills: the add form takes an account and a day; saving queues the job (after the commit)
+with a run, and opens the run's page, which shows the orders stored / in KeyCRM, the rate and
+the time left as the job goes on. "Resume" does the same for failed (or stalled) jobs.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils.text import Truncator
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from runs.services import run_url
 from staging.models import BackfillJob, PollCursor
 from staging.services.backfill import (
     backfill_resume,
@@ -29,7 +30,7 @@ from staging.services.backfill import (
     backfill_unfinished,
 )
 from staging.services.polling import PollError, account_poll
-from staging.tasks import enqueue_record, run_backfill
+from staging.tasks import backfill_run_start, enqueue_record
 
 
 @admin.register(PollCursor)
@@ -138,7 +139,16 @@ class BackfillJobAdmin(admin.ModelAdmin):
                    change: bool) -> None:
         if change:
             return  # nothing on a job's page is editable
-        transaction.on_commit(lambda: run_backfill.delay(obj.pk))
+        obj.progress_run = backfill_run_start(job=obj)
+
+    def response_add(self, request: HttpRequest, obj: BackfillJob,
+                     post_url_continue: str | None = None) -> HttpResponse:
+        run = getattr(obj, "progress_run", None)
+        if run is None:
+            return super().response_add(request, obj, post_url_continue)
+        self.message_user(request, gettext("Backfill #%(job)s queued; this page shows its "
+                                           "progress.") % {"job": obj.pk}, messages.SUCCESS)
+        return HttpResponseRedirect(run_url(run))
 
     def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: Any,
                      change: bool) -> None:
@@ -152,14 +162,16 @@ class BackfillJobAdmin(admin.ModelAdmin):
         return f"{obj.stored}/{obj.total} ({percent}%)"
 
     @admin.action(description=_("Resume"), permissions=["change"])
-    def resume(self, request: HttpRequest, queryset: QuerySet[BackfillJob]) -> None:
-        queued = done = 0
-        for job in queryset:
+    def resume(self, request: HttpRequest,
+               queryset: QuerySet[BackfillJob]) -> HttpResponse | None:
+        runs, done = [], 0
+        for job in queryset.select_related("account"):
             if not backfill_resume(job=job):
                 done += 1
                 continue
-            transaction.on_commit(lambda job_id=job.pk: run_backfill.delay(job_id))
-            queued += 1
+            runs.append(backfill_run_start(job=job))
         self.message_user(request, gettext("%(queued)s backfill(s) queued, %(done)s already "
-                                           "done.") % {"queued": queued, "done": done},
-                          messages.SUCCESS if queued else messages.WARNING)
+                                           "done.") % {"queued": len(runs), "done": done},
+                          messages.SUCCESS if runs else messages.WARNING)
+        # One job: straight to its progress page; several: each has its own in "Runs".
+        return HttpResponseRedirect(run_url(runs[0])) if len(runs) == 1 else None

@@ -14,7 +14,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.db.models import Q, QuerySet
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -22,10 +22,15 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from dashboard.services import failure_causes, records_of_cause
+from runs.services import run_url
 from staging.models import Attempt, Exchange, InboundRecord, RecordState
-from staging.services.queue import records_requeue
-from staging.services.selectors import record_ids_queued
-from staging.tasks import enqueue_record
+from staging.tasks import (
+    REPROCESS_IN_REQUEST_MAX,
+    records_reprocess_now,
+    records_reprocess_start,
+    reprocess_message,
+)
 
 EXCHANGES_ON_RECORD = 50
 
@@ -103,6 +108,29 @@ class ExchangeChangeList(DeferringChangeList):
                 "record__headers")
 
 
+class CauseFilter(admin.SimpleListFilter):
+    """Waiting and failed records by cause, as the dashboard groups them (``?cause=<key>``)."""
+
+    title = _("cause of failure")
+    parameter_name = "cause"
+    CHOICES_SHOWN = 15
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
+        causes = failure_causes(limit=self.CHOICES_SHOWN, scopes=("record",))
+        choices = [(c.key, f"{c.account_name}: {Truncator(c.text).chars(70)} ({c.count})")
+                   for c in causes]
+        if self.value() and self.value() not in {key for key, _label in choices}:
+            # A cause from a link that is no longer among the most frequent (or is resolved).
+            choices.append((self.value(), gettext("the cause in the link")))
+        return choices
+
+    def queryset(self, request: HttpRequest,
+                 queryset: QuerySet[InboundRecord]) -> QuerySet | None:
+        if not self.value():
+            return None
+        return queryset.filter(pk__in=records_of_cause(key=self.value()).values("pk"))
+
+
 class ReadOnlyInline(admin.TabularInline):
     extra = 0
     can_delete = False
@@ -159,7 +187,7 @@ class InboundRecordAdmin(admin.ModelAdmin):
     list_display = ["id", "received_at", "account", "source", "event", "keycrm_order_id",
                     "state_colored", "attempts", "bas_document_number", "short_message"]
     list_display_links = ["id", "received_at"]
-    list_filter = ["state", "source", "account"]
+    list_filter = ["state", "source", "account", CauseFilter]
     list_select_related = ["account"]
     date_hierarchy = "received_at"
     search_fields = ["keycrm_order_id__exact", "message", "bas_document_number"]
@@ -200,17 +228,20 @@ class InboundRecordAdmin(admin.ModelAdmin):
         return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
 
     @admin.action(description=_("Re-process"), permissions=["reprocess"])
-    def reprocess(self, request: HttpRequest, queryset: QuerySet[InboundRecord]) -> None:
-        ids = list(queryset.values_list("id", flat=True))
-        requeued, skipped = records_requeue(records=queryset.select_related(None).only("id"),
-                                            who=request.user.get_username())
-        for record_id in record_ids_queued(ids=ids):
-            enqueue_record(record_id)
-        self.message_user(
-            request,
-            gettext("%(requeued)d re-queued, %(skipped)d skipped (in processing, duplicates "
-                    "or ignored)") % {"requeued": requeued, "skipped": skipped},
-            messages.SUCCESS if requeued else messages.WARNING)
+    def reprocess(self, request: HttpRequest,
+                  queryset: QuerySet[InboundRecord]) -> HttpResponse | None:
+        ids = list(queryset.order_by("id").values_list("id", flat=True))
+        who = request.user.get_username()
+        if len(ids) > REPROCESS_IN_REQUEST_MAX:
+            run = records_reprocess_start(record_ids=ids, who=who)
+            self.message_user(request, gettext("%(count)d records are being re-queued in the "
+                                               "background; this page shows how far it got.")
+                              % {"count": len(ids)}, messages.SUCCESS)
+            return HttpResponseRedirect(run_url(run))
+        requeued, skipped = records_reprocess_now(record_ids=ids, who=who)
+        self.message_user(request, reprocess_message(requeued, skipped),
+                          messages.SUCCESS if requeued else messages.WARNING)
+        return None
 
     @admin.display(description=_("state"), ordering="state")
     def state_colored(self, obj: InboundRecord) -> str:
