@@ -12,6 +12,10 @@ from staging.models import Attempt, Exchange, InboundRecord, RecordSource, Recor
 MAX_IDS = 1000
 
 
+
+# The largest id a database column holds: a bigger number is a 400, not an overflow.
+MAX_ID = 2**63 - 1
+
 # --- health ------------------------------------------------------------
 class CheckSerializer(serializers.Serializer):
     name = serializers.CharField()
@@ -42,14 +46,14 @@ class HealthSerializer(serializers.Serializer):
 class RecordFilterSerializer(serializers.Serializer):
     """The filters of the record list (query parameters) and of bulk re-processing (body)."""
 
-    account = serializers.IntegerField(required=False, min_value=1,
+    account = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID,
                                        help_text=_("KeyCRM account id"))
     state = serializers.ListField(child=serializers.ChoiceField(choices=RecordState.choices),
                                   required=False, help_text=_("one or more states"))
     source = serializers.ChoiceField(choices=RecordSource.choices, required=False)
     event = serializers.CharField(required=False, max_length=64,
                                   help_text=_("e.g. order.change_order_status"))
-    order = serializers.IntegerField(required=False, min_value=1,
+    order = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID,
                                      help_text=_("KeyCRM order id"))
     received_from = serializers.DateField(
         required=False, help_text=_("received on or after this day (portal time zone)"))
@@ -73,8 +77,8 @@ class RecordFilterSerializer(serializers.Serializer):
 
 
 class ReprocessRequestSerializer(RecordFilterSerializer):
-    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False,
-                                max_length=MAX_IDS, help_text=_("record ids"))
+    ids = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+                                required=False, max_length=MAX_IDS, help_text=_("record ids"))
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         attrs = super().validate(attrs)
@@ -132,8 +136,8 @@ class RecordDetailSerializer(RecordSerializer):
 
 # --- outbox ------------------------------------------------------------
 class ResendRequestSerializer(serializers.Serializer):
-    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1,
-                                max_length=MAX_IDS, help_text=_("outbox message ids"))
+    ids = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+                                min_length=1, max_length=MAX_IDS, help_text=_("outbox message ids"))
 
 
 class ResendResultSerializer(serializers.Serializer):
@@ -145,7 +149,7 @@ class ResendResultSerializer(serializers.Serializer):
 # --- configuration ------------------------------------------------------------
 class ExportQuerySerializer(serializers.Serializer):
     account = serializers.IntegerField(
-        required=False, min_value=1,
+        required=False, min_value=1, max_value=MAX_ID,
         help_text=_("only this KeyCRM account and the BAS connection it uses"))
     file_format = serializers.ChoiceField(choices=[("json", "JSON"), ("yaml", "YAML")],
                                           default="json")

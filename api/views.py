@@ -57,7 +57,10 @@ class HealthView(APIView):
                         else status.HTTP_503_SERVICE_UNAVAILABLE)
 
 
-@extend_schema(summary=_("Received records, newest first"), parameters=[s.RecordFilterSerializer])
+@extend_schema(summary=_("Received records, newest first"), parameters=[s.RecordFilterSerializer],
+               responses={200: s.RecordSerializer(many=True),
+                          400: OpenApiResponse(description=_("A filter is not valid.")),
+                          404: OpenApiResponse(description=_("There is no such page."))})
 class RecordListView(generics.ListAPIView):
     required_permissions = VIEW_RECORDS
     serializer_class = s.RecordSerializer
@@ -72,7 +75,9 @@ class RecordDetailView(APIView):
     required_permissions = VIEW_RECORDS
 
     @extend_schema(summary=_("One record: what was received, its attempts and exchanges"),
-                   responses={200: s.RecordDetailSerializer})
+                   responses={200: s.RecordDetailSerializer,
+                              404: OpenApiResponse(
+                                  description=_("No received record has this id."))})
     def get(self, request: Request, pk: int) -> Response:
         record = record_with_history(record_id=pk)
         if record is None:
@@ -95,7 +100,9 @@ class ReprocessView(APIView):
     @extend_schema(summary=_("Queue the selected records again"),
                    operation_id="records_reprocess",
                    request=s.ReprocessRequestSerializer,
-                   responses={200: s.ReprocessResultSerializer})
+                   responses={200: s.ReprocessResultSerializer,
+                              400: OpenApiResponse(description=_(
+                                  "The selection is empty or not valid."))})
     def post(self, request: Request) -> Response:
         selection = s.ReprocessRequestSerializer(data=request.data)
         selection.is_valid(raise_exception=True)
@@ -108,7 +115,9 @@ class RecordReprocessView(APIView):
 
     @extend_schema(summary=_("Queue one record again"), request=None,
                    operation_id="record_reprocess",
-                   responses={200: s.ReprocessResultSerializer})
+                   responses={200: s.ReprocessResultSerializer,
+                              404: OpenApiResponse(
+                                  description=_("No received record has this id."))})
     def post(self, request: Request, pk: int) -> Response:
         records = InboundRecord.objects.filter(pk=pk)
         if not records.exists():
@@ -121,7 +130,9 @@ class OutboxResendView(APIView):
 
     @extend_schema(summary=_("Send outbox messages to KeyCRM again"),
                    request=s.ResendRequestSerializer,
-                   responses={200: s.ResendResultSerializer})
+                   responses={200: s.ResendResultSerializer,
+                              400: OpenApiResponse(description=_(
+                                  "The list of message ids is empty or not valid."))})
     def post(self, request: Request) -> Response:
         selection = s.ResendRequestSerializer(data=request.data)
         selection.is_valid(raise_exception=True)
@@ -141,7 +152,9 @@ class ConfigurationExportView(APIView):
         summary=_("The configuration as one document, without secrets"),
         parameters=[s.ExportQuerySerializer],
         responses={(200, "application/json"): OpenApiTypes.OBJECT,
-                   (200, "application/yaml"): OpenApiTypes.STR})
+                   (200, "application/yaml"): OpenApiTypes.OBJECT,
+                   400: OpenApiResponse(description=_("A query parameter is not valid.")),
+                   404: OpenApiResponse(description=_("No KeyCRM account has this id."))})
     def get(self, request: Request) -> Response | HttpResponse:
         query = s.ExportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
