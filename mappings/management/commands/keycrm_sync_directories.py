@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.crypto import SecretUnreadable
 from accounts.models import KeyCrmAccount
 from mappings.models import MIRRORED_DIRECTORIES, KeyCrmDirectory
 from mappings.services.directories import directories_sync
+from runs.terminal import ProgressBar
 
 
 class Command(BaseCommand):
@@ -41,13 +44,22 @@ class Command(BaseCommand):
         failures = 0
         for account in selected:
             self.stdout.write(self.style.MIGRATE_HEADING(f"{account.name}:"))
+            # On a terminal one bar per account (directories done / all, the one being read
+            # as its label); in a log or a pipe a line per directory and chunk, as before.
+            bar = (ProgressBar(self.stdout, total=len(wanted))
+                   if self.stdout.isatty() else None)
             try:
-                result = directories_sync(account=account, directories=wanted,
-                                          progress=self._progress)
+                result = directories_sync(
+                    account=account, directories=wanted,
+                    progress=self._bar_progress(bar, wanted) if bar else self._progress)
             except SecretUnreadable as exc:
                 self.stderr.write(f"{account.name}: {exc}")
                 failures += 1
                 continue
+            finally:
+                if bar is not None:
+                    bar.update(done=len(wanted))
+                    bar.finish()
             style = self.style.SUCCESS if result.ok else self.style.WARNING
             self.stdout.write(style(result.summary()))
             for counts in result.failed:
@@ -62,3 +74,10 @@ class Command(BaseCommand):
             self.stdout.write(f"  {label}: {read} read")
         else:
             self.stdout.write(f"  {label}…")
+
+    @staticmethod
+    def _bar_progress(bar: ProgressBar, wanted: list[str]) -> Callable[[str, int], None]:
+        def progress(directory: str, read: int) -> None:
+            bar.label = f"{KeyCrmDirectory(directory).label}: {read}"
+            bar.update(done=wanted.index(directory))
+        return progress

@@ -15,16 +15,16 @@ import datetime as dt
 import getpass
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
+from runs.terminal import ProgressBar
 from staging.models import RecordState
-from staging.services.queue import records_requeue
 from staging.services.selectors import (
     UnknownAccount,
-    record_ids_queued,
     records_matching,
     records_requeue_preview,
 )
-from staging.tasks import enqueue_record
+from staging.tasks import REPROCESS_CHUNK, REPROCESS_IN_REQUEST_MAX, records_reprocess_now
 
 STATES = (RecordState.WAITING, RecordState.FAILED, RecordState.RETRY, RecordState.DONE)
 
@@ -81,9 +81,23 @@ class Command(BaseCommand):
                               f"re-queued, {skipped} skipped (in processing, duplicates or "
                               f"ignored). Dry run: nothing changed.")
             return
-        requeued, skipped = records_requeue(records=records.only("id"),
-                                            who=_who())
-        for record_id in record_ids_queued(ids=selected):
-            enqueue_record(record_id)
+        requeued, skipped = self._requeue(selected, who=_who())
         self.stdout.write(f"{len(selected)} record(s) match: {requeued} re-queued, {skipped} "
                           f"skipped (in processing, duplicates or ignored).")
+
+    def _requeue(self, ids: list[int], *, who: str) -> tuple[int, int]:
+        """Chunk by chunk, each sent to the workers as its transaction commits; a bar for
+        more than a screenful of records (or on a terminal)."""
+        show = len(ids) > REPROCESS_IN_REQUEST_MAX or self.stdout.isatty()
+        bar = ProgressBar(self.stdout, total=len(ids), label="re-queue") if show else None
+        requeued = skipped = 0
+        for start in range(0, len(ids), REPROCESS_CHUNK):
+            chunk = ids[start:start + REPROCESS_CHUNK]
+            with transaction.atomic():
+                chunk_requeued, chunk_skipped = records_reprocess_now(record_ids=chunk, who=who)
+            requeued, skipped = requeued + chunk_requeued, skipped + chunk_skipped
+            if bar is not None:
+                bar.update(add=len(chunk))
+        if bar is not None:
+            bar.finish()
+        return requeued, skipped
