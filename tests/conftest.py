@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from django.utils import translation
 
 from accounts.models import BasConnection, KeyCrmAccount
 from config import celery_app
@@ -23,6 +24,21 @@ KEYCRM_TEST_KEY = "test-key"
 celery_app.conf.update(broker_url="memory://", task_always_eager=False)
 BAS_USER = "Адміністратор"  # a Cyrillic login, as most bases have
 BAS_PASSWORD = "secret"
+
+# The suite asserts the English source messages; the Ukrainian catalogue (the product's
+# default language) has its own tests in tests/test_translations.py. Subprocesses a test
+# starts (a worker, the demo) read the language from the environment.
+os.environ.setdefault("LANGUAGE_CODE", "en")
+
+
+@pytest.fixture(autouse=True)
+def english(settings) -> Iterator[None]:
+    """Every test starts in English, whatever an earlier request activated in this thread;
+    a request with ``Accept-Language: uk`` still gets Ukrainian."""
+    settings.LANGUAGE_CODE = "en"
+    translation.activate("en")
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(scope="session")
