@@ -67,7 +67,7 @@ def catalog_to_bas(*, account: KeyCrmAccount, settings: CatalogueSettings, keycr
     objects = objects_for(configuration)
     with_characteristics = bool(objects.characteristics) and bas.metadata().has(
         objects.characteristics)
-    _create_defaults(settings, configuration)  # a missing default stops before any write
+    item_create_defaults(settings, configuration)  # a missing default stops before any write
     catalogue = _read_keycrm(keycrm)
     writer = _Writer(account=account, bas=bas, dry_run=dry_run, nomenclature=objects.nomenclature,
                      characteristics=objects.characteristics or "",
@@ -101,7 +101,7 @@ def _elements(catalogue: _Catalogue, groups: dict[int, str], *, settings: Catalo
               configuration: str, with_characteristics: bool) -> Iterator[_Element]:
     """Items first, each followed by its characteristics (they need the item's Ref_Key)."""
     accounting = configuration == BasConfiguration.ACCOUNTING
-    extra = _create_defaults(settings, configuration)
+    extra = item_create_defaults(settings, configuration)
     for product in sorted(catalogue.products, key=lambda p: int(p["id"])):
         offers = sorted(catalogue.offers.get(int(product["id"]), []), key=lambda o: int(o["id"]))
         parent = groups.get(int(product["category_id"] or 0), literals.EMPTY_REF)
@@ -145,8 +145,9 @@ def _item_body(name: str, article: str, parent: str, settings: CatalogueSettings
     return body
 
 
-def _create_defaults(settings: CatalogueSettings, configuration: str) -> dict[str, Any]:
-    """What a new item needs beyond its name, per configuration (bas-odata.md §9.2)."""
+def item_create_defaults(settings: CatalogueSettings, configuration: str) -> dict[str, Any]:
+    """What a new item needs beyond its name, per configuration (bas-odata.md §9.2). Also used
+    by the order pipeline when an order's line names an item BAS does not have yet."""
     missing = []
     if settings.unit_ref is None:
         missing.append(str(settings._meta.get_field("unit_ref").verbose_name))

@@ -14,8 +14,10 @@ import hashlib
 import logging
 from typing import Any
 
+from catalogue.models import CatalogueSettings
 from integration.bas import literals
 from integration.bas.client import BasClient, BasError, BasErrorKind
+from integration.bas.configurations import BasConfiguration
 from integration.keycrm.client import KeyCrmClient, KeyCrmError
 from integration.keycrm.timestamps import parse_keycrm_datetime
 from integration.pipelines.bas_changes import (
@@ -25,6 +27,7 @@ from integration.pipelines.bas_changes import (
     order_echo,
     state_attribute_of,
 )
+from integration.pipelines.catalog_to_bas import CatalogueConfigError, item_create_defaults
 from mappings.engine.plan import (
     CHARACTERISTIC,
     DocumentPlan,
@@ -272,6 +275,9 @@ def _create(creation: PlannedCreation, plan: DocumentPlan, account: Any,
               str(link.bas_characteristic_ref) if link.bas_characteristic_ref else None)
         return None
     body = dict(creation.body)
+    if creation.entity_set == NOMENCLATURE:
+        body.update(_new_item_defaults(account, with_characteristic=bool(
+            creation.characteristic and bas.metadata().has(CHARACTERISTICS))))
     if creation.entity_set == NOMENCLATURE and creation.group_path:
         body["Parent_Key"] = _group(bas, creation.group_path)
     verify = _creation_filter(creation)
@@ -293,6 +299,24 @@ def _create(creation: PlannedCreation, plan: DocumentPlan, account: Any,
     _fill(plan, creation, ref, characteristic)
     return (f"created in {creation.entity_set}: «{body.get('Description', '')}» because "
             f"{creation.reason}")
+
+
+def _new_item_defaults(account: Any, *, with_characteristic: bool) -> dict[str, Any]:
+    """What BAS requires of a new item beyond its name (kind, unit, category…): the defaults
+    the catalogue import uses, from the account's catalogue settings."""
+    configuration = account.bas_connection.configuration
+    settings = CatalogueSettings.objects.filter(account=account).first() \
+        or CatalogueSettings(account=account)
+    try:
+        defaults = item_create_defaults(settings, configuration)
+    except CatalogueConfigError as exc:
+        raise _Stop(Outcome(
+            RecordState.WAITING, f"A new item cannot be created in BAS: {exc} (Catalogue "
+            "settings of the account, “defaults for a new item”).",
+            ProblemKind.CONFIGURATION)) from exc
+    if configuration != BasConfiguration.ACCOUNTING:
+        defaults["ИспользоватьХарактеристики"] = with_characteristic
+    return defaults
 
 
 def _fill(plan: DocumentPlan, creation: PlannedCreation, ref: str,
