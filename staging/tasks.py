@@ -235,10 +235,11 @@ def run_backfill(job_id: int, run_id: int | None = None) -> str:
             job.refresh_from_db()
             run_finish(run, state=RunState.FAILED, message=job.message)
         raise
+    if run is not None:  # the slice's last page, whenever the last write was
+        run_progress(run, done=job.stored, total=job.total, force=True)
     if job.state == BackfillJob.State.RUNNING:
         run_backfill.delay(job.pk, run_id)
     elif run is not None:
-        run_progress(run, done=job.stored, total=job.total, force=True)
         run_finish(run, message=job.message,
                    state=RunState.DONE if job.state == BackfillJob.State.DONE
                    else RunState.FAILED)

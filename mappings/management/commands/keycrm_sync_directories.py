@@ -48,6 +48,8 @@ class Command(BaseCommand):
             # as its label); in a log or a pipe a line per directory and chunk, as before.
             bar = (ProgressBar(self.stdout, total=len(wanted))
                    if self.stdout.isatty() else None)
+            if bar is not None:
+                self.stdout.ending = ""  # the bar ends its own lines; "\r" redraws in place
             try:
                 result = directories_sync(
                     account=account, directories=wanted,
@@ -60,6 +62,7 @@ class Command(BaseCommand):
                 if bar is not None:
                     bar.update(done=len(wanted))
                     bar.finish()
+                    self.stdout.ending = "\n"
             style = self.style.SUCCESS if result.ok else self.style.WARNING
             self.stdout.write(style(result.summary()))
             for counts in result.failed:

@@ -90,14 +90,20 @@ class Command(BaseCommand):
         more than a screenful of records (or on a terminal)."""
         show = len(ids) > REPROCESS_IN_REQUEST_MAX or self.stdout.isatty()
         bar = ProgressBar(self.stdout, total=len(ids), label="re-queue") if show else None
-        requeued = skipped = 0
-        for start in range(0, len(ids), REPROCESS_CHUNK):
-            chunk = ids[start:start + REPROCESS_CHUNK]
-            with transaction.atomic():
-                chunk_requeued, chunk_skipped = records_reprocess_now(record_ids=chunk, who=who)
-            requeued, skipped = requeued + chunk_requeued, skipped + chunk_skipped
-            if bar is not None:
-                bar.update(add=len(chunk))
         if bar is not None:
-            bar.finish()
+            self.stdout.ending = ""  # the bar ends its own lines; "\r" redraws in place
+        requeued = skipped = 0
+        try:
+            for start in range(0, len(ids), REPROCESS_CHUNK):
+                chunk = ids[start:start + REPROCESS_CHUNK]
+                with transaction.atomic():
+                    chunk_requeued, chunk_skipped = records_reprocess_now(record_ids=chunk,
+                                                                          who=who)
+                requeued, skipped = requeued + chunk_requeued, skipped + chunk_skipped
+                if bar is not None:
+                    bar.update(add=len(chunk))
+        finally:
+            if bar is not None:
+                bar.finish()
+                self.stdout.ending = "\n"
         return requeued, skipped
