@@ -11,6 +11,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
 LINE_SUM = "round(line.price_sold * line.quantity, 2)"
 
 
@@ -39,7 +42,7 @@ class PresetMapping:
 @dataclasses.dataclass(frozen=True)
 class Preset:
     key: str
-    label: str
+    label: str | Promise  # shown in the admin's preset choice
     configuration: str
     document_set: str
     lines_section: str
@@ -59,7 +62,7 @@ _COUNTERPARTY_BY_CONTACTS = (
 
 SMALL_BUSINESS_ORDER = Preset(
     key="small_business_order",
-    label="BAS Small Business: customer order (Замовлення покупця)",
+    label=_("BAS Small Business: customer order (Замовлення покупця)"),
     configuration="small_business",
     document_set="Document_ЗаказПокупателя",
     lines_section="Запасы",
@@ -106,7 +109,7 @@ SMALL_BUSINESS_ORDER = Preset(
 
 ACCOUNTING_SALE = Preset(
     key="accounting_sale",
-    label="BAS Accounting: sales invoice (Реалізація товарів і послуг)",
+    label=_("BAS Accounting: sales invoice (Реалізація товарів і послуг)"),
     configuration="accounting",
     document_set="Document_РеализацияТоваровУслуг",
     lines_section="Товары",

@@ -124,6 +124,17 @@ def test_translations_keep_every_placeholder(entries: list[polib.POEntry]) -> No
     assert not broken, "placeholders changed in translation:\n" + "\n".join(broken)
 
 
+def test_ukrainian_apostrophes_are_typographic(entries: list[polib.POEntry]) -> None:
+    """об’єкт, not об'єкт: a ' in a translation would end the JavaScript string of a
+    ``confirm('{% translate … %}')`` and break the button."""
+    ascii_apostrophe = re.compile(r"(?<=[А-Яа-яІіЇїЄєҐґ])'(?=[А-Яа-яІіЇїЄєҐґ])")
+    wrong = {_key(entry) for entry in entries
+             if any(ascii_apostrophe.search(text)
+                    for text in [entry.msgstr, *entry.msgstr_plural.values()])}
+
+    assert not wrong, f"write ’ (U+2019) instead of ':\n{_show(wrong)}"
+
+
 def _texts(entry: polib.POEntry | polib.MOEntry) -> tuple[str, dict[int, str]]:
     return entry.msgstr, {int(n): text for n, text in entry.msgstr_plural.items()}
 

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.cache import cache
+from django.utils.translation import gettext
 
 from integration.bas import literals
 from integration.bas.metadata import Metadata, MetadataError, parse_metadata
@@ -162,7 +163,8 @@ class BasClient:
                 response = self.transport.send(method, url, headers=all_headers, body=data)
             except TransportError as exc:
                 error = BasError(
-                    f"BAS did not answer {method} {resource}: {exc}",
+                    gettext("BAS did not answer %(method)s %(resource)s: %(error)s") % {
+                        "method": method, "resource": resource, "error": exc},
                     kind=BasErrorKind.NETWORK, retryable=True,
                     outcome_unknown=exc.sent and method == "POST",
                 )
@@ -200,7 +202,8 @@ class BasClient:
             xml = self._call("GET", "$metadata", params={"$format": None},
                              headers={"Accept": "application/xml"}, expect_json=False)
             if not xml.lstrip().startswith(b"<?xml") and b"<edmx:Edmx" not in xml[:500]:
-                raise BasError("BAS answered $metadata with something that is not EDMX",
+                raise BasError(gettext("BAS answered $metadata with something that is not "
+                                       "EDMX"),
                                kind=BasErrorKind.NOT_ODATA)
             cache.set(cache_key, xml, ttl)
         try:
@@ -305,9 +308,10 @@ class BasClient:
             if len(found) == 1:
                 return found[0]
             if len(found) > 1:
-                raise BasError(
-                    f"After a lost answer, {len(found)} objects in {entity_set} match "
-                    f"{verify_filter}; refusing to guess which one is ours",
+                raise BasError(gettext(
+                    "After a lost answer, %(count)d objects in %(set)s match %(filter)s; "
+                    "refusing to guess which one is ours") % {
+                    "count": len(found), "set": entity_set, "filter": verify_filter},
                     kind=BasErrorKind.CONFLICT) from exc
             return self._call("POST", entity_set, body=dict(body))
 
@@ -353,8 +357,9 @@ class BasClient:
         if binding is None:
             binding = self.metadata().function_binding(register, "SliceLast")
             if binding is None:
-                raise BasError(f"{register} has no SliceLast in this base's $metadata: is the "
-                               "register published?", kind=BasErrorKind.NOT_PUBLISHED)
+                raise BasError(gettext("%(register)s has no SliceLast in this base's "
+                                       "$metadata: is the register published?")
+                               % {"register": register}, kind=BasErrorKind.NOT_PUBLISHED)
         args = self._virtual_args(period=period, condition=condition)
         return self._virtual(binding, "SliceLast", args, select)
 
@@ -397,48 +402,56 @@ def _decode(response: RawResponse, expect_json: bool) -> Any:
     try:
         return json.loads(response.content)
     except ValueError as exc:
-        raise BasError("BAS answered with invalid JSON", kind=BasErrorKind.SERVER,
+        raise BasError(gettext("BAS answered with invalid JSON"), kind=BasErrorKind.SERVER,
                        status=response.status, retryable=True) from exc
 
 
 def _error_from_response(method: str, resource: str, response: RawResponse,
                          username: str) -> BasError:
     status = response.status
-    what = f"{method} {resource or 'service document'}"
+    what = f"{method} {resource or gettext('service document')}"
     code, text = _odata_error(response)
     if code is None:  # not an OData error body: a web server page or something else
         page = _page_summary(response)
         if status < 300:
-            return BasError(
-                f"{what}: BAS answered with a web page instead of OData ({page}). Usually a "
-                "login page or a wrong publication URL.",
+            return BasError(gettext(
+                "%(request)s: BAS answered with a web page instead of OData (%(page)s). "
+                "Usually a login page or a wrong publication URL.") % {
+                "request": what, "page": page},
                 kind=BasErrorKind.NOT_ODATA, status=status)
         if status == 401:
-            return BasError(f"{what}: the web server refused user “{username}” ({page})",
+            return BasError(gettext("%(request)s: the web server refused user “%(user)s” "
+                                    "(%(page)s)") % {"request": what, "user": username,
+                                                     "page": page},
                             kind=BasErrorKind.AUTH, status=status)
         if status == 404:
-            return BasError(
-                f"{what}: no OData here (HTTP 404, {page}). Check the publication URL and "
-                "that the standard OData interface is enabled in the publication; a very long "
-                "URL is refused the same way by IIS.", kind=BasErrorKind.NOT_FOUND,
+            return BasError(gettext(
+                "%(request)s: no OData here (HTTP 404, %(page)s). Check the publication URL "
+                "and that the standard OData interface is enabled in the publication; a very "
+                "long URL is refused the same way by IIS.") % {"request": what, "page": page},
+                kind=BasErrorKind.NOT_FOUND,
                 status=status)
         return BasError(f"{what}: HTTP {status} ({page})",
                         kind=BasErrorKind.SERVER if status >= 500 else BasErrorKind.BAD_REQUEST,
                         status=status, retryable=status >= 500 or status == 429)
     detail = f"{what}: {text}" if text else what
     if status == 500 and code == "-1":
-        return BasError(f"BAS refused {detail}", kind=BasErrorKind.BUSINESS, status=status,
+        return BasError(gettext("BAS refused %(request)s") % {"request": detail},
+                        kind=BasErrorKind.BUSINESS, status=status,
                         code=code)
     if status == 401 or code == "20":
-        return BasError(f"{detail} — user “{username}” is not accepted or lacks the rights",
+        return BasError(gettext("%(request)s — user “%(user)s” is not accepted or lacks the "
+                                "rights") % {"request": detail, "user": username},
                         kind=BasErrorKind.AUTH, status=status, code=code)
     if status == 404 and code == "8":
-        return BasError(f"{detail} — the object is not published in the standard OData "
-                        "interface", kind=BasErrorKind.NOT_PUBLISHED, status=status, code=code)
+        return BasError(gettext("%(request)s — the object is not published in the standard "
+                                "OData interface") % {"request": detail},
+                        kind=BasErrorKind.NOT_PUBLISHED, status=status, code=code)
     if status == 404:
         return BasError(detail, kind=BasErrorKind.NOT_FOUND, status=status, code=code)
     if status == 412:
-        return BasError(f"{detail} — changed in BAS since it was read",
+        return BasError(gettext("%(request)s — changed in BAS since it was read")
+                        % {"request": detail},
                         kind=BasErrorKind.CONFLICT, status=status, code=code)
     if status >= 500:
         return BasError(detail, kind=BasErrorKind.SERVER, status=status, code=code,
@@ -464,4 +477,4 @@ def _page_summary(response: RawResponse) -> str:
     title = _TITLE.search(text)
     summary = title.group(1) if title else _TAGS.sub(" ", text)
     summary = " ".join(summary.split())[:150]
-    return summary or (response.content_type or "empty answer")
+    return summary or (response.content_type or gettext("empty answer"))

@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 
 from defusedxml.ElementTree import ParseError, fromstring
+from django.utils.translation import gettext
 
 EDMX = "{http://schemas.microsoft.com/ado/2007/06/edmx}"
 EDM_NAMESPACES = (
@@ -110,8 +111,8 @@ class Metadata:
             return self.entity_sets[entity_set]
         except KeyError:
             raise MetadataError(
-                f"“{entity_set}” is not published by this base (not in $metadata)"
-            ) from None
+                gettext("“%(set)s” is not published by this base (not in $metadata)")
+                % {"set": entity_set}) from None
 
     def tabular_sections(self, entity_set: str) -> dict[str, StructuredType]:
         """Tabular section name → its row type (columns)."""
@@ -142,9 +143,11 @@ def parse_metadata(xml: bytes | str) -> Metadata:
     try:
         root = fromstring(xml)  # defused: no entity bombs from a server's answer
     except ParseError as exc:
-        raise MetadataError(f"$metadata is not valid XML: {exc}") from exc
+        raise MetadataError(gettext("$metadata is not valid XML: %(error)s")
+                            % {"error": exc}) from exc
     if root.tag != f"{EDMX}Edmx":
-        raise MetadataError(f"$metadata is not EDMX (root element {root.tag!r})")
+        raise MetadataError(gettext("$metadata is not EDMX (root element %(tag)r)")
+                            % {"tag": root.tag})
     entity_types: dict[str, StructuredType] = {}
     complex_types: dict[str, StructuredType] = {}
     entity_sets: dict[str, StructuredType] = {}

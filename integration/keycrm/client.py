@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import quote
 
 from django.conf import settings
+from django.utils.translation import gettext
 
 from integration.http import ExchangeObserver, HttpTransport, RawResponse, TransportError
 from integration.keycrm.timestamps import format_keycrm_datetime
@@ -435,14 +436,18 @@ def _decode_success(method: str, path: str, response: RawResponse) -> Json:
         return None
     if "json" not in response.content_type:
         raise KeyCrmError(
-            f"{method} {path}: expected JSON, got {response.content_type or 'no content type'} "
-            f"— is the API base URL right? ({_plain(response.text(200))})",
+            gettext("%(request)s: expected JSON, got %(type)s — is the API base URL right? "
+                    "(%(answer)s)") % {
+                "request": f"{method} {path}",
+                "type": response.content_type or gettext("no content type"),
+                "answer": _plain(response.text(200))},
             status=response.status, retryable=False,
         )
     try:
         return json.loads(response.content)
     except ValueError as exc:
-        raise KeyCrmError(f"{method} {path}: the answer is not valid JSON",
+        raise KeyCrmError(gettext("%(request)s: the answer is not valid JSON")
+                          % {"request": f"{method} {path}"},
                           status=response.status, retryable=True) from exc
 
 
@@ -450,12 +455,13 @@ def _error_from_response(method: str, path: str, response: RawResponse) -> KeyCr
     status = response.status
     message, field_errors = _parse_error_body(response)
     explanation = {
-        401: "the API key was refused (wrong, revoked or from another account)",
-        403: "the API key may not do this",
-        404: "not found",
-        422: "KeyCRM refused the data",
-        429: "too many requests: KeyCRM's rate limit was hit",
-    }.get(status, "KeyCRM is unavailable" if status >= 500 else "the request was refused")
+        401: gettext("the API key was refused (wrong, revoked or from another account)"),
+        403: gettext("the API key may not do this"),
+        404: gettext("not found"),
+        422: gettext("KeyCRM refused the data"),
+        429: gettext("too many requests: KeyCRM's rate limit was hit"),
+    }.get(status, gettext("KeyCRM is unavailable") if status >= 500
+          else gettext("the request was refused"))
     text = f"{method} {path}: {explanation}"
     if message and message.lower() not in explanation:
         text += f" — {message}"

@@ -264,7 +264,7 @@ def stock_queue(*, account: KeyCrmAccount, plan: StockPlan, batch_size: int,
         OutboxMessage.objects.filter(
             account=account, kind=STOCK_KIND, key__startswith=f"stock:{plan.warehouse_id}:",
             state__in=(OutboxState.WAITING, OutboxState.FAILED),
-        ).update(state=OutboxState.SUPERSEDED, message="replaced by a newer stock push")
+        ).update(state=OutboxState.SUPERSEDED, message=_("replaced by a newer stock push"))
         for batch in stock_batches(plan.changes, batch_size=batch_size):
             payload = {"warehouse_id": plan.warehouse_id, "stocks": batch}
             digest = hashlib.sha1(json.dumps(payload, sort_keys=True).encode(),
@@ -405,7 +405,8 @@ def _outcome(account: KeyCrmAccount, plan: StockPlan, *, dry_run: bool, run: Run
     if run is not None:
         run_progress(run, total=len(plan.changes), done=0, force=True)
     stock_queue(account=account, plan=plan, batch_size=batch_size,
-                cause=f"stock push: {len(plan.changes)} of {plan.offers} offers changed")
+                cause=_("stock push: %(changed)d of %(offers)d offers changed") % {
+                    "changed": len(plan.changes), "offers": plan.offers})
     if run is not None:
         run_progress(run, done=len(plan.changes), force=True)
     result.state = "queued"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext
 
 from accounts.models import KeyCrmAccount
 from mappings.services.bas_lookup import bas_elements
@@ -12,7 +13,7 @@ from mappings.services.profiles import ProfileError
 
 def bas_elements_view(request: HttpRequest) -> JsonResponse:
     if not request.user.has_perm("mappings.change_correspondence"):
-        return JsonResponse({"error": "You may not read BAS elements."}, status=403)
+        return JsonResponse({"error": gettext("You may not read BAS elements.")}, status=403)
     account = get_object_or_404(KeyCrmAccount, pk=request.GET.get("account") or 0)
     try:
         elements = bas_elements(account=account, entity_set=request.GET.get("set", ""),

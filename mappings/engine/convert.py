@@ -8,6 +8,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.utils.translation import gettext as _
+
 from integration.bas.literals import to_bas_datetime
 from integration.keycrm.timestamps import parse_keycrm_datetime
 
@@ -44,19 +46,20 @@ def to_bas_value(value: Any, edm_type: str, tz: ZoneInfo) -> Any:
         try:
             return str(uuid.UUID(str(value)))
         except ValueError:
-            raise ConversionError(f"“{value}” is not a BAS reference (a GUID)") from None
+            raise ConversionError(_("“%(value)s” is not a BAS reference (a GUID)")
+                                  % {"value": value}) from None
     return value
 
 
 def _decimal(value: Any) -> Decimal:
     if isinstance(value, bool):
-        raise ConversionError(f"{value} is not a number")
+        raise ConversionError(_("“%(value)s” is not a number") % {"value": value})
     try:
         number = Decimal(str(value).strip().replace(",", ".").replace(" ", ""))
     except InvalidOperation:
-        raise ConversionError(f"“{value}” is not a number") from None
+        raise ConversionError(_("“%(value)s” is not a number") % {"value": value}) from None
     if not number.is_finite():
-        raise ConversionError(f"“{value}” is not a number")
+        raise ConversionError(_("“%(value)s” is not a number") % {"value": value})
     return number
 
 
@@ -68,7 +71,7 @@ def _boolean(value: Any) -> bool:
         return True
     if text in _FALSE:
         return False
-    raise ConversionError(f"“{value}” is not yes or no")
+    raise ConversionError(_("“%(value)s” is not yes or no") % {"value": value})
 
 
 def _datetime(value: Any, tz: ZoneInfo) -> str:
@@ -82,9 +85,10 @@ def _datetime(value: Any, tz: ZoneInfo) -> str:
         try:
             return dt.date.fromisoformat(text).strftime("%Y-%m-%dT00:00:00")
         except ValueError:
-            raise ConversionError(f"“{value}” is not a date") from None
+            raise ConversionError(_("“%(value)s” is not a date") % {"value": value}) from None
     try:
         moment = parse_keycrm_datetime(text)
     except ValueError:
-        raise ConversionError(f"“{value}” is not a date and time") from None
+        raise ConversionError(_("“%(value)s” is not a date and time") % {"value": value}) \
+            from None
     return to_bas_datetime(moment, tz)

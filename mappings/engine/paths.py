@@ -13,6 +13,8 @@ import re
 from functools import lru_cache
 from typing import Any
 
+from django.utils.translation import gettext
+
 LINES = "products"  # the order's lines; ``products[].x`` is read from the current line
 _SEGMENT = re.compile(r"^(?P<name>[^\W\d]\w*)(?:\[(?P<selector>[^\]]*)\])?$")
 
@@ -43,33 +45,36 @@ class Path:
 def parse_path(text: str) -> Path:
     text = text.strip()
     if not text:
-        raise PathError("the path is empty")
+        raise PathError(gettext("the path is empty"))
     segments = []
     for position, part in enumerate(text.split(".")):
         found = _SEGMENT.match(part)
         if not found:
-            raise PathError(f"“{part}” in “{text}” is not a field name, name[0], "
-                            "name[key=value] or products[]")
+            raise PathError(gettext("“%(part)s” in “%(path)s” is not a field name, name[0], "
+                                    "name[key=value] or products[]")
+                            % {"part": part, "path": text})
         name, selector = found["name"], found["selector"]
         if name.startswith("_"):
-            raise PathError(f"“{name}”: names starting with _ are not order fields")
+            raise PathError(gettext("“%(name)s”: names starting with _ are not order fields")
+                            % {"name": name})
         if selector is None:
             segments.append(Segment(name))
         elif selector == "":
             if position != 0 or name != LINES:
-                raise PathError(f"“{part}”: only the first segment products[] may mean "
-                                "“the current line”")
+                raise PathError(gettext("“%(part)s”: only the first segment products[] may "
+                                        "mean “the current line”") % {"part": part})
             segments.append(Segment(name, each=True))
         elif selector.isdigit():
             segments.append(Segment(name, index=int(selector)))
         elif "=" in selector:
             key, _, value = selector.partition("=")
             if not key.strip() or not value.strip():
-                raise PathError(f"“{part}”: write name[key=value], e.g. "
-                                "custom_fields[uuid=OR_1012]")
+                raise PathError(gettext("“%(part)s”: write name[key=value], e.g. "
+                                        "custom_fields[uuid=OR_1012]") % {"part": part})
             segments.append(Segment(name, match=(key.strip(), value.strip())))
         else:
-            raise PathError(f"“{part}”: a selector is a number or key=value")
+            raise PathError(gettext("“%(part)s”: a selector is a number or key=value")
+                            % {"part": part})
     return Path(text, tuple(segments))
 
 
@@ -80,8 +85,8 @@ def extract(order: Any, path: str | Path, *, line: Any = None) -> Any:
     segments = parsed.segments
     if parsed.per_line:
         if line is None:
-            raise PathError(f"“{parsed.text}” is read per line, but this attribute is in the "
-                            "document header")
+            raise PathError(gettext("“%(path)s” is read per line, but this attribute is in "
+                                    "the document header") % {"path": parsed.text})
         current, segments = line, segments[1:]
     else:
         current = order

@@ -15,6 +15,8 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.utils.translation import gettext as _
+
 from integration.bas import literals
 from integration.bas.client import BasError
 from integration.bas.metadata import AttributeKind
@@ -154,7 +156,7 @@ def plan_document(*, profile: DocumentProfile, order: dict[str, Any], resolver: 
     lines = order.get(LINES) or []
     if line_mappings and not lines:
         plan.problems.append(Problem(ProblemKind.DATA, profile.lines_section,
-                                     "the order has no lines"))
+                                     _("the order has no lines")))
     has_characteristic = profile.attributes.filter(
         section=profile.lines_section, name=CHARACTERISTIC).exists()
     for number, line in enumerate(lines, start=1):
@@ -215,25 +217,28 @@ def _evaluate(context: _Context, mapping: FieldMapping, *, order: dict, line: di
         if mapping.value == "":
             if mapping.attribute.kind in (AttributeKind.REFERENCE, AttributeKind.COMPOSITE):
                 catalog = mapping.bas_entity_set or "BAS"
-                context.problem(ProblemKind.CONFIGURATION, where, f"the fixed value is empty: "
-                                f"pick the {catalog} element in the mapping")
+                context.problem(ProblemKind.CONFIGURATION, where, _(
+                    "the fixed value is empty: pick the %(catalog)s element in the mapping")
+                    % {"catalog": catalog})
             return None
-        return _constant(mapping, mapping.value, "fixed value")
+        return _constant(mapping, mapping.value, _("fixed value"))
     if kind == MappingKind.EXPRESSION:
         try:
             result = compile_expression(mapping.expression).evaluate(
                 {"order": order, "line": line, "doc": doc, "row": row}, context.limits)
         except ExpressionError as exc:
-            context.problem(ProblemKind.CONFIGURATION, where, f"the expression failed: {exc}")
+            context.problem(ProblemKind.CONFIGURATION, where,
+                            _("the expression failed: %(error)s") % {"error": exc})
             return None
         if is_empty(result):
             return _default(mapping)
-        return PlannedValue(result, "computed by the expression")
+        return PlannedValue(result, _("computed by the expression"))
     if kind == MappingKind.SEARCH:
         return _search(context, mapping, order=order, line=line, where=where)
     path = mapping.source_path or ("status_id" if kind == MappingKind.STATUS else "")
     if not path:
-        context.problem(ProblemKind.CONFIGURATION, where, "the mapping has no path in the order")
+        context.problem(ProblemKind.CONFIGURATION, where,
+                        _("the mapping has no path in the order"))
         return None
     raw = extract(order, path, line=line)
     if is_empty(raw):
@@ -241,7 +246,7 @@ def _evaluate(context: _Context, mapping: FieldMapping, *, order: dict, line: di
     if kind == MappingKind.VALUE:
         if mapping.directory:
             return _directory_name(context, mapping.directory, raw, path, where)
-        return PlannedValue(raw, f"from {mapping.source_path}")
+        return PlannedValue(raw, _("from %(path)s") % {"path": mapping.source_path})
     if kind == MappingKind.DIRECTORY:
         return _by_register(context, mapping, raw, where)
     return _status(context, raw, where)
@@ -253,11 +258,12 @@ def _directory_name(context: _Context, directory: str, raw: Any, path: str,
     keycrm_id = _keycrm_id(raw)
     name = context.resolver.keycrm_name(directory, keycrm_id) if keycrm_id is not None else ""
     if not name:
-        context.problem(ProblemKind.CONFIGURATION, where,
-                        f"{KeyCrmDirectory(directory).label} #{raw} is not in the mirror of "
-                        "KeyCRM directories; sync the directories")
+        context.problem(ProblemKind.CONFIGURATION, where, _(
+            "%(directory)s #%(id)s is not in the mirror of KeyCRM directories; sync the "
+            "directories") % {"directory": KeyCrmDirectory(directory).label, "id": raw})
         return None
-    return PlannedValue(name, f"name of {KeyCrmDirectory(directory).label} #{raw} ({path})")
+    return PlannedValue(name, _("name of %(directory)s #%(id)s (%(path)s)") % {
+        "directory": KeyCrmDirectory(directory).label, "id": raw, "path": path})
 
 
 def _apply_property(context: _Context, prop: PropertyMapping, *, order: dict,
@@ -267,10 +273,10 @@ def _apply_property(context: _Context, prop: PropertyMapping, *, order: dict,
         if prop.kind == MappingKind.EXPRESSION:
             value = compile_expression(prop.expression).evaluate(
                 {"order": order, "line": None, "doc": doc, "row": None}, context.limits)
-            how = "computed by the expression"
+            how = _("computed by the expression")
         else:
             value = extract(order, prop.source_path)
-            how = f"from {prop.source_path}"
+            how = _("from %(path)s") % {"path": prop.source_path}
             if prop.directory and not is_empty(value):
                 named = _directory_name(context, prop.directory, value, prop.source_path,
                                         where)
@@ -285,7 +291,7 @@ def _apply_property(context: _Context, prop: PropertyMapping, *, order: dict,
     rows = context.plan.extra_sections.setdefault(prop.section, [])
     rows.append({
         prop.property_column: PlannedValue(str(prop.property_ref), prop.property_name
-                                           or "additional property"),
+                                           or _("additional property")),
         prop.value_column: PlannedValue(str(value), how, type_name="Edm.String"),
     })
 
@@ -293,7 +299,7 @@ def _apply_property(context: _Context, prop: PropertyMapping, *, order: dict,
 def _default(mapping: FieldMapping) -> PlannedValue | None:
     if mapping.default_value == "":
         return None
-    return _constant(mapping, mapping.default_value, "default (the order has no value)")
+    return _constant(mapping, mapping.default_value, _("default (the order has no value)"))
 
 
 def _constant(mapping: FieldMapping, text: str, how: str) -> PlannedValue:
@@ -323,20 +329,20 @@ def _by_register(context: _Context, mapping: FieldMapping, raw: Any,
     directory = mapping.directory
     label = KeyCrmDirectory(directory).label if directory else "?"
     if keycrm_id is None:
-        context.problem(ProblemKind.DATA, where, f"“{raw}” at {mapping.source_path} is not a "
-                        "KeyCRM id")
+        context.problem(ProblemKind.DATA, where, _("“%(value)s” at %(path)s is not a KeyCRM id")
+                        % {"value": raw, "path": mapping.source_path})
         return None
     found = context.resolver.correspondence(directory, keycrm_id)
     if found is None:
         name = context.resolver.keycrm_name(directory, keycrm_id)
         named = f"#{keycrm_id} «{name}»" if name else f"#{keycrm_id}"
-        context.problem(ProblemKind.CONFIGURATION, where,
-                        f"{label} {named} has no BAS element in the correspondence register; "
-                        "add it there")
+        context.problem(ProblemKind.CONFIGURATION, where, _(
+            "%(directory)s %(element)s has no BAS element in the correspondence register; add "
+            "it there") % {"directory": label, "element": named})
         return None
     return _reference(mapping, str(found.bas_ref),
-                      f"correspondence register: {label} #{keycrm_id} → "
-                      f"{found.bas_presentation or found.bas_ref}", found.bas_entity_set,
+                      _register_how(label, keycrm_id, found.bas_presentation or found.bas_ref),
+                      found.bas_entity_set,
                       str(found.bas_characteristic_ref) if found.bas_characteristic_ref
                       else None)
 
@@ -348,12 +354,18 @@ def _status(context: _Context, raw: Any, where: str) -> PlannedValue | None:
         name = context.resolver.keycrm_name(KeyCrmDirectory.ORDER_STATUS, status_id or 0)
         named = f"«{name}» (#{raw})" if name else f"#{raw}"
         context.problem(ProblemKind.CONFIGURATION, where,
-                        f"status {named} has no BAS state in the status correspondence")
+                        _("status %(status)s has no BAS state in the status correspondence")
+                        % {"status": named})
         return None
     type_name = f"StandardODATA.{found.bas_entity_set}" if found.bas_entity_set else None
-    return PlannedValue(found.bas_value, f"status correspondence: "
-                        f"{found.keycrm_status_name or raw} → "
-                        f"{found.bas_presentation or found.bas_value}", type_name=type_name)
+    return PlannedValue(found.bas_value, _("status correspondence: %(status)s → %(state)s") % {
+        "status": found.keycrm_status_name or raw,
+        "state": found.bas_presentation or found.bas_value}, type_name=type_name)
+
+
+def _register_how(label: object, keycrm_id: int, presentation: object) -> str:
+    return _("correspondence register: %(directory)s #%(id)s → %(element)s") % {
+        "directory": label, "id": keycrm_id, "element": presentation}
 
 
 def _search(context: _Context, mapping: FieldMapping, *, order: dict, line: dict | None,
@@ -369,8 +381,8 @@ def _search(context: _Context, mapping: FieldMapping, *, order: dict, line: dict
             if found is not None:
                 return _reference(
                     mapping, str(found.bas_ref),
-                    f"correspondence register: {KeyCrmDirectory(mapping.directory).label} "
-                    f"#{keycrm_id} → {found.bas_presentation or found.bas_ref}",
+                    _register_how(KeyCrmDirectory(mapping.directory).label, keycrm_id,
+                                  found.bas_presentation or found.bas_ref),
                     found.bas_entity_set,
                     str(found.bas_characteristic_ref) if found.bas_characteristic_ref else None)
     tried: list[str] = []
@@ -380,36 +392,42 @@ def _search(context: _Context, mapping: FieldMapping, *, order: dict, line: dict
         normalize = NORMALIZERS.get(step.get("normalize") or "text", NORMALIZERS["text"])
         value = normalize(extract(order, source, line=line))
         if value is None:
-            tried.append(f"{field}: the order has no {source}")
+            tried.append(_("%(field)s: the order has no %(path)s") % {"field": field,
+                                                                        "path": source})
             continue
         searched_any = True
         try:
             matches = context.resolver.search(entity_set, _search_filter(field, value))
         except (BasError, LookupError) as exc:
-            context.problem(ProblemKind.BAS, where, f"cannot search {entity_set}: {exc}")
+            context.problem(ProblemKind.BAS, where, _("cannot search %(set)s: %(error)s") % {
+                "set": entity_set, "error": exc})
             return None
         if len(matches) == 1:
             match = matches[0]
-            found = _reference(mapping, match["Ref_Key"],
-                               f"found in {entity_set} by {field} = {value} "
-                               f"({match.get('Description', '')})", entity_set)
+            found = _reference(mapping, match["Ref_Key"], _(
+                "found in %(set)s by %(field)s = %(value)s (%(name)s)") % {
+                "set": entity_set, "field": field, "value": value,
+                "name": match.get("Description", "")}, entity_set)
             if mapping.directory and keycrm_id is not None:
                 found.matched = (mapping.directory, keycrm_id, entity_set)
             return found
-        tried.append(f"{field} = {value}: {'none found' if not matches else 'several found'}")
+        tried.append(f"{field} = {value}: "
+                     + (_("none found") if not matches else _("several found")))
     if not searched_any and keycrm_id is None and mapping.default_value != "":
         return _default(mapping)  # nothing to search by: the source is empty
     if mapping.create_if_missing:
         creation = _plan_creation(context, mapping, order=order, line=line, keycrm_id=keycrm_id,
-                                  reason="; ".join(tried) or "no search fields")
-        return PlannedValue(None, f"will be created in {entity_set} ({creation.reason})",
+                                  reason="; ".join(tried) or _("no search fields"))
+        return PlannedValue(None, _("will be created in %(set)s (%(reason)s)") % {
+                                "set": entity_set, "reason": creation.reason},
                             type_name=(f"StandardODATA.{entity_set}" if mapping.attribute.kind
                                        == AttributeKind.COMPOSITE else None),
                             creation=creation)
-    searched = "; ".join(tried) if tried else "no search fields are set"
-    context.problem(ProblemKind.CONFIGURATION, where,
-                    f"no single element of {entity_set} matches ({searched}). Link it in the "
-                    "correspondence register, correct the data, or allow creating it")
+    searched = "; ".join(tried) if tried else _("no search fields are set")
+    context.problem(ProblemKind.CONFIGURATION, where, _(
+        "no single element of %(set)s matches (%(searched)s). Link it in the correspondence "
+        "register, correct the data, or allow creating it") % {"set": entity_set,
+                                                               "searched": searched})
     return None
 
 
@@ -481,7 +499,7 @@ def _carry_characteristic(row: dict[str, PlannedValue]) -> None:
     for planned in row.values():
         if planned.characteristic:
             row[CHARACTERISTIC] = PlannedValue(planned.characteristic,
-                                               "the offer's characteristic (register)")
+                                               _("the offer's characteristic (register)"))
             return
 
 
@@ -506,7 +524,7 @@ def _run_document_script(context: _Context, source: str, order: dict) -> None:
         result = compile_script(source).run({"doc": doc, "lines": rows, "order": order},
                                             context.limits)
     except ExpressionError as exc:
-        context.problem(ProblemKind.CONFIGURATION, "document script", str(exc))
+        context.problem(ProblemKind.CONFIGURATION, _("document script"), str(exc))
         return
     _merge(plan.header, result.get("doc", doc))
     for planned_row, row in zip(plan.lines, result.get("lines", rows), strict=False):
@@ -517,13 +535,16 @@ def _merge(planned: dict[str, PlannedValue], values: dict[str, Any]) -> None:
     for name, value in values.items():
         current = planned.get(name)
         if current is None or (current.creation is None and current.value != value):
-            planned[name] = PlannedValue(value, "set by the document script",
+            planned[name] = PlannedValue(value, _("set by the document script"),
                                          type_name=current.type_name if current else None)
 
 
 def describe(plan: DocumentPlan) -> str:
     """A short text of the plan's outcome for logs and messages."""
     if plan.ok:
-        return (f"{plan.entity_set} for order {plan.order_number}: {len(plan.header)} "
-                f"attributes, {len(plan.lines)} lines, {len(plan.creations)} to create")
+        return _("%(set)s for order %(number)s: %(attributes)d attributes, %(lines)d lines, "
+                 "%(creations)d to create") % {
+            "set": plan.entity_set, "number": plan.order_number,
+            "attributes": len(plan.header), "lines": len(plan.lines),
+            "creations": len(plan.creations)}
     return "; ".join(str(p) for p in plan.problems)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext
+
 from accounts.models import KeyCrmAccount
 from integration.bas.client import BasClient
 from mappings.models import (
@@ -75,7 +77,7 @@ class Resolver:
     def search(self, entity_set: str, filter_text: str) -> list[dict[str, Any]]:
         """At most two matches: enough to tell none, one and several apart."""
         if self.bas is None:
-            raise LookupError("no BAS connection is set for this account")
+            raise LookupError(gettext("no BAS connection is set for this account"))
         key = (entity_set, filter_text)
         if key not in self._searches:
             self._searches[key] = self.bas.list(entity_set, filter=filter_text, top=2,

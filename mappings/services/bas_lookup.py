@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext
+
 from accounts.models import KeyCrmAccount
 from integration.bas import literals
 from integration.bas.client import BasError
@@ -17,7 +19,8 @@ def bas_elements(*, account: KeyCrmAccount, entity_set: str, text: str = "",
     """Up to ``limit`` elements of ``entity_set`` whose name contains ``text`` (all when
     empty), not marked for deletion, by name. Raises ProfileError in words."""
     if not entity_set.startswith(("Catalog_", "ChartOfCharacteristicTypes_", "Document_")):
-        raise ProfileError(f"“{entity_set}” is not a catalog or document of BAS.")
+        raise ProfileError(gettext("“%(set)s” is not a catalog or document of BAS.")
+                           % {"set": entity_set})
     condition = "DeletionMark eq false"
     if text.strip():
         condition = (f"substringof({literals.string(text.strip())}, Description) eq true "
@@ -27,7 +30,8 @@ def bas_elements(*, account: KeyCrmAccount, entity_set: str, text: str = "",
         rows = client.list(entity_set, filter=condition, top=limit, orderby="Description",
                            select=["Ref_Key", "Description"])
     except BasError as exc:
-        raise ProfileError(f"BAS did not list {entity_set}: {exc}") from exc
+        raise ProfileError(gettext("BAS did not list %(set)s: %(error)s")
+                           % {"set": entity_set, "error": exc}) from exc
     finally:
         client.close()
     return [{"ref": row["Ref_Key"], "name": row.get("Description", "")} for row in rows]

@@ -7,6 +7,7 @@ import datetime as dt
 import uuid
 
 from django.db import transaction
+from django.utils.translation import gettext
 
 from accounts.models import KeyCrmAccount
 from mappings.models import Correspondence, CorrespondenceOrigin, DirectoryEntry, KeyCrmDirectory
@@ -46,4 +47,4 @@ def directory_entry_link_item(*, entry: DirectoryEntry, nomenclature_ref: uuid.U
         account=entry.account, directory=entry.directory, keycrm_id=entry.keycrm_id,
         bas_entity_set=NOMENCLATURE, bas_ref=nomenclature_ref,
         bas_characteristic_ref=characteristic_ref,
-        bas_presentation=presentation or entry.name, note="set on the mirror row")
+        bas_presentation=presentation or entry.name, note=gettext("set on the mirror row"))

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import KeyCrmAccount
 from integration.bas.client import BasClient, BasError
@@ -28,7 +29,8 @@ class ProfileError(Exception):
 def bas_client_for(account: KeyCrmAccount) -> BasClient:
     connection = account.bas_connection
     if connection is None:
-        raise ProfileError(f"Account “{account}” has no BAS connection: choose one first.")
+        raise ProfileError(gettext("Account “%(account)s” has no BAS connection: choose one "
+                                   "first.") % {"account": account})
     return BasClient.for_connection(connection)
 
 
@@ -37,7 +39,8 @@ def account_metadata(account: KeyCrmAccount, *, refresh: bool = False) -> Metada
     try:
         return client.metadata(refresh=refresh)
     except BasError as exc:
-        raise ProfileError(f"BAS did not give its $metadata: {exc}") from exc
+        raise ProfileError(gettext("BAS did not give its $metadata: %(error)s")
+                           % {"error": exc}) from exc
     finally:
         client.close()
 
@@ -65,11 +68,13 @@ class FillResult:
     stale_but_mapped: list[str] = dataclasses.field(default_factory=list)
 
     def summary(self) -> str:
-        text = (f"{len(self.added)} attribute(s) added, {len(self.updated)} changed type, "
-                f"{len(self.removed)} removed")
+        text = gettext("%(added)d attribute(s) added, %(changed)d changed type, %(removed)d "
+                       "removed") % {"added": len(self.added), "changed": len(self.updated),
+                                     "removed": len(self.removed)}
         if self.stale_but_mapped:
-            text += (". No longer in $metadata but still mapped (check these mappings): "
-                     + ", ".join(self.stale_but_mapped))
+            text += ". " + gettext("No longer in $metadata but still mapped (check these "
+                                   "mappings): %(attributes)s") % {
+                "attributes": ", ".join(self.stale_but_mapped)}
         return text
 
 
@@ -91,9 +96,10 @@ def profile_fill_attributes(*, profile: DocumentProfile,
     if profile.lines_section:
         sections = metadata.tabular_sections(profile.document_set)
         if profile.lines_section not in sections:
-            raise ProfileError(
-                f"{profile.document_set} has no tabular section “{profile.lines_section}”; it "
-                f"has: {', '.join(sorted(sections)) or 'none'}")
+            raise ProfileError(gettext(
+                "%(document)s has no tabular section “%(section)s”; it has: %(sections)s") % {
+                "document": profile.document_set, "section": profile.lines_section,
+                "sections": ", ".join(sorted(sections)) or "—"})
         for column in sections[profile.lines_section].attributes():
             if column.name not in SKIPPED_COLUMNS:
                 wanted[(profile.lines_section, column.name)] = (column.type, column.kind.value)
@@ -131,9 +137,10 @@ class PresetResult:
     missing: list[str]  # preset attributes this base does not have
 
     def summary(self) -> str:
-        text = f"{len(self.mapped)} mapping(s) from the preset"
+        text = gettext("%(count)d mapping(s) from the preset") % {"count": len(self.mapped)}
         if self.missing:
-            text += f"; not in this base, skipped: {', '.join(self.missing)}"
+            text += "; " + gettext("not in this base, skipped: %(attributes)s") % {
+                "attributes": ", ".join(self.missing)}
         return text
 
 
@@ -145,7 +152,8 @@ def profile_apply_preset(*, account: KeyCrmAccount, preset_key: str,
     try:
         preset = PRESETS[preset_key]
     except KeyError:
-        raise ProfileError(f"There is no preset “{preset_key}”.") from None
+        raise ProfileError(gettext("There is no preset “%(preset)s”.")
+                           % {"preset": preset_key}) from None
     profile, _ = DocumentProfile.objects.update_or_create(
         account=account,
         defaults={"document_set": preset.document_set, "lines_section": preset.lines_section,
@@ -174,7 +182,8 @@ def order_fetch(*, account: KeyCrmAccount, order_id: int) -> dict[str, Any]:
     try:
         return client.get_order(order_id)
     except KeyCrmError as exc:
-        raise ProfileError(f"KeyCRM did not give order {order_id}: {exc}") from exc
+        raise ProfileError(gettext("KeyCRM did not give order %(id)s: %(error)s")
+                           % {"id": order_id, "error": exc}) from exc
     finally:
         client.close()
 

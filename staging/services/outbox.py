@@ -31,6 +31,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.crypto import SecretUnreadable
 from accounts.models import KeyCrmAccount
@@ -92,7 +93,7 @@ def outbox_put(*, account: KeyCrmAccount | int, kind: str, key: str, payload: di
     with transaction.atomic():
         OutboxMessage.objects.filter(account_id=account_id, key=key,
                                      state=OutboxState.RETRY).update(
-            state=OutboxState.SUPERSEDED, message="replaced by a newer message")
+            state=OutboxState.SUPERSEDED, message=gettext("replaced by a newer message"))
         updated = OutboxMessage.objects.filter(
             account_id=account_id, key=key, state=OutboxState.QUEUED,
         ).update(kind=kind, payload=payload, cause=cause[:500], not_before=None,
@@ -125,7 +126,8 @@ def outbox_requeue(*, messages: QuerySet[OutboxMessage] | Iterable[OutboxMessage
             queued += OutboxMessage.objects.filter(pk=message.pk).exclude(
                 state__in=(OutboxState.SENDING, OutboxState.SUPERSEDED),
             ).update(state=OutboxState.QUEUED, not_before=None, attempts=0,
-                     message=f"queued again by {who} at {timezone.now():%Y-%m-%d %H:%M}")
+                     message=gettext("queued again by %(who)s at %(time)s") % {
+                         "who": who, "time": f"{timezone.now():%Y-%m-%d %H:%M}"})
     return queued, len(ids) - queued
 
 
@@ -161,7 +163,7 @@ def outbox_sweep(*, stale_after: float | None = None) -> int:
     cutoff = timezone.now() - dt.timedelta(seconds=stale_after)
     return OutboxMessage.objects.filter(state=OutboxState.SENDING, claimed_at__lt=cutoff).update(
         state=OutboxState.RETRY, not_before=None, claimed_by="",
-        message="the worker stopped while sending; will be sent again")
+        message=gettext("the worker stopped while sending; will be sent again"))
 
 
 def outbox_deferred(*, message_id: int) -> bool:
@@ -186,7 +188,7 @@ def outbox_send(*, message_id: int, worker: str,
     sender = sender_for(message.kind)
     if sender is None:
         return _finish(message, worker, OutboxState.WAITING,
-                       f"no sender knows the kind “{message.kind}”")
+                       gettext("no sender knows the kind “%(kind)s”") % {"kind": message.kind})
     lock = sender.lock(message) if sender.lock else None
     if lock and not lock_acquire(account_id=message.account_id, name=lock, holder=worker):
         OutboxMessage.objects.filter(pk=message.pk, state=OutboxState.SENDING,
@@ -210,10 +212,12 @@ def outbox_send(*, message_id: int, worker: str,
     except KeyCrmError as exc:
         if exc.retryable or exc.outcome_unknown:
             return _finish(message, worker, OutboxState.RETRY, str(exc))
-        return _finish(message, worker, OutboxState.WAITING, f"KeyCRM refused: {exc}")
+        return _finish(message, worker, OutboxState.WAITING,
+                       gettext("KeyCRM refused: %(error)s") % {"error": exc})
     except Exception as exc:  # the outbox's one boundary: nothing escapes without a state
         logger.exception("outbox message %s failed unexpectedly", message.pk)
-        return _finish(message, worker, OutboxState.RETRY, f"unexpected error: {exc!r}")
+        return _finish(message, worker, OutboxState.RETRY,
+                       gettext("unexpected error: %(error)r") % {"error": exc})
     finally:
         if own_client and client is not None:
             client.close()
@@ -227,7 +231,9 @@ def _finish(message: OutboxMessage, worker: str, state: str, text: str, *, resul
     not_before = None
     if state == OutboxState.RETRY:
         if message.attempts >= settings.STAGING_MAX_ATTEMPTS:
-            state, text = OutboxState.FAILED, f"gave up after {message.attempts} attempts: {text}"
+            state, text = OutboxState.FAILED, gettext(
+                "gave up after %(count)d attempts: %(message)s") % {
+                "count": message.attempts, "message": text}
         else:
             not_before = now + dt.timedelta(seconds=retry_delay(message.attempts))
     fields: dict[str, Any] = {"state": state, "message": text, "not_before": not_before,

@@ -7,6 +7,7 @@ import threading
 
 from django.conf import settings
 from django.db import connection
+from django.utils.translation import gettext
 
 from accounts.crypto import SecretUnreadable
 from integration.bas.client import BasClient
@@ -78,7 +79,8 @@ def record_process(*, record_id: int, worker: str) -> InboundRecord | None:
             outcome = _process(record)
     except Exception as exc:  # the queue's one boundary: nothing escapes without a state
         logger.exception("record %s failed unexpectedly", record.pk)
-        outcome = Outcome(RecordState.RETRY, f"unexpected error: {exc!r}", "internal")
+        outcome = Outcome(RecordState.RETRY,
+                          gettext("unexpected error: %(error)r") % {"error": exc}, "internal")
     finally:
         if order_id is not None:
             lock_release(account_id=record.account_id, name=lock, holder=worker)
@@ -91,7 +93,7 @@ def record_process(*, record_id: int, worker: str) -> InboundRecord | None:
 def _process(record: InboundRecord) -> Outcome:
     account = record.account
     if account.bas_connection is None:
-        return Outcome(RecordState.WAITING, "The account has no BAS connection.",
+        return Outcome(RecordState.WAITING, gettext("The account has no BAS connection."),
                        "configuration")
     try:
         clients = Clients(

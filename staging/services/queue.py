@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from staging.models import PENDING_STATES, Attempt, InboundRecord, ProcessingLock, RecordState
 
@@ -79,7 +80,8 @@ def record_finish(*, record: InboundRecord, outcome: Outcome, worker: str) -> In
     if state == RecordState.RETRY:
         if record.attempts >= settings.STAGING_MAX_ATTEMPTS:
             state = RecordState.FAILED
-            message = f"gave up after {record.attempts} attempts: {message}"
+            message = gettext("gave up after %(count)d attempts: %(message)s") % {
+                "count": record.attempts, "message": message}
         else:
             not_before = now + dt.timedelta(seconds=retry_delay(record.attempts))
     fields = {"state": state, "message": message, "problem_kind": outcome.problem_kind,
@@ -96,8 +98,8 @@ def record_finish(*, record: InboundRecord, outcome: Outcome, worker: str) -> In
         ).update(**fields)
         Attempt.objects.create(
             record=record, worker=worker[:100], finished_at=now, outcome=state,
-            message=message if owned else f"finished after the claim was taken over: "
-                                          f"{message}")
+            message=message if owned else gettext(
+                "finished after the claim was taken over: %(message)s") % {"message": message})
     record.refresh_from_db()
     return record
 
@@ -130,8 +132,8 @@ def records_sweep(*, stale_after: float | None = None) -> int:
         count += InboundRecord.objects.filter(
             pk=record.pk, state=RecordState.PROCESSING, claimed_at=record.claimed_at,
         ).update(state=RecordState.RETRY, not_before=None, claimed_by="",
-                 message=f"the worker {record.claimed_by} stopped while processing; "
-                         "queued again")
+                 message=gettext("the worker %(worker)s stopped while processing; queued "
+                                 "again") % {"worker": record.claimed_by})
         ProcessingLock.objects.filter(account_id=record.account_id,
                                       holder=record.claimed_by).delete()
     return count
@@ -145,7 +147,8 @@ def records_requeue(*, records: QuerySet[InboundRecord] | Iterable[InboundRecord
     requeued = InboundRecord.objects.filter(pk__in=ids).exclude(
         state__in=NOT_REQUEUED,
     ).update(state=RecordState.QUEUED, not_before=None,
-             message=f"queued again by {who} at {timezone.now():%Y-%m-%d %H:%M}")
+             message=gettext("queued again by %(who)s at %(time)s") % {
+                 "who": who, "time": f"{timezone.now():%Y-%m-%d %H:%M}"})
     return requeued, len(ids) - requeued
 
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext
 
 from accounts.models import KeyCrmAccount
 from integration.keycrm.timestamps import parse_keycrm_datetime
@@ -81,14 +82,15 @@ def webhook_receive(*, account: KeyCrmAccount, body: bytes,
         return _store(account=account, source=RecordSource.WEBHOOK, event=str(event or "")[:64],
                       order_id=None, dedupe_key="", headers=kept, body=text, payload=payload,
                       order_updated_at=None, state=RecordState.IGNORED,
-                      message=f"event “{event}” is not one the portal handles "
-                              f"({', '.join(KNOWN_EVENTS)})")
+                      message=gettext("event “%(event)s” is not one the portal handles "
+                                      "(%(known)s)") % {"event": event,
+                                                         "known": ", ".join(KNOWN_EVENTS)})
     order_id = _int(context.get("id")) if isinstance(context, dict) else None
     if order_id is None:
         return _store(account=account, source=RecordSource.WEBHOOK, event=event, order_id=None,
                       dedupe_key="", headers=kept, body=text, payload=payload,
                       order_updated_at=None, state=RecordState.IGNORED,
-                      message="the webhook's context carries no order id")
+                      message=gettext("the webhook's context carries no order id"))
     if event == ORDER_STATUS_EVENT:
         marker = f"{context.get('status_id')}:{context.get('status_changed_at')}"
     else:
@@ -140,7 +142,8 @@ def _store(*, account: KeyCrmAccount, source: str, event: str, order_id: int | N
                                             duplicate_of__isnull=True).first()
     record = InboundRecord.objects.create(
         **fields, duplicate_of=original, state=RecordState.DUPLICATE,
-        message=f"a repeat of record #{original.pk if original else '?'}")
+        message=gettext("a repeat of record #%(id)s") % {
+            "id": original.pk if original else "?"})
     return Stored(record, is_new=False)
 
 
