@@ -135,7 +135,7 @@ def _write_payment(ctx: FollowupContext, payment: dict[str, Any], row: DocumentA
         account=ctx.account, directory=KeyCrmDirectory.PAYMENT, keycrm_id=payment_id,
         bas_entity_set=entity_set, bas_ref=ref,
         bas_presentation=f"{entity_set} {number}".strip(), origin=CorrespondenceOrigin.CREATED,
-        note=f"order {ctx.order_id}",
+        note=_("order %(id)s") % {"id": ctx.order_id},
         keycrm_updated_at=parse_keycrm_datetime(payment.get("updated_at")))
     fiscal = _fiscal_values(ctx, payment)
     if fiscal and not found:  # written with the document: no separate update later

@@ -157,7 +157,7 @@ def _confirm(message: OutboxMessage, result: dict[str, Any]) -> None:
                        bas_ref=payload["bas_ref"],
                        bas_presentation=f"{payload['bas_set']} {payload['number']}".strip(),
                        origin=CorrespondenceOrigin.IMPORTED,
-                       note=f"order {payload['order_id']}")
+                       note=_("order %(id)s") % {"id": payload["order_id"]})
 
 
 def _lock(message: OutboxMessage) -> str:
