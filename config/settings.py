@@ -274,9 +274,15 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"mask_webhook_tokens": {"()": "config.logfilters.MaskWebhookTokens"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain",
+                             "filters": ["mask_webhook_tokens"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # Logger filters run before any handler (tests' capture included); handler filters catch
+    # what other loggers propagate.
+    "loggers": {"django.db.backends": {"level": "WARNING"},
+                "django.request": {"filters": ["mask_webhook_tokens"]},
+                "django.server": {"filters": ["mask_webhook_tokens"]}},
 }
 
 if not DEBUG and SECRET_KEY == _DEV_SECRET and env.bool("PORTAL_REQUIRE_SECRETS", default=False):

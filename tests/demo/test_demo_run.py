@@ -90,6 +90,12 @@ def test_the_demo_shows_posted_orders_in_bas_within_a_minute(tmp_path):
                         + (tmp_path / "portal.log").read_text()[-6000:])
         assert all(doc["Number"] for doc in posted)
         assert _answers(f"http://127.0.0.1:{web}/admin/login/")  # the portal's pages too
+        time.sleep(1)  # the access log line of the last webhook
+        with contextlib.closing(sqlite3.connect(tmp_path / "portal.sqlite3")) as db:
+            [(token,)] = db.execute("SELECT webhook_token FROM accounts_keycrmaccount").fetchall()
+        output = (tmp_path / "portal.log").read_text()
+        assert "/hooks/keycrm/***/" in output  # webhooks arrived and were logged, masked
+        assert token not in output
     finally:
         os.killpg(portal.pid, signal.SIGTERM)
         try:

@@ -47,7 +47,8 @@ class Command(BaseCommand):
         commands = {
             "web": [os.path.join(bin_dir, "gunicorn"), "config.wsgi:application",
                     "--bind", f"{host}:{port}", "--workers", str(web_workers),
-                    "--access-logfile", "-"],
+                    "--access-logfile", "-",
+                    "--logger-class", "config.logfilters.GunicornLogger"],
             "worker": [sys.executable, "-m", "celery", "-A", "config", "worker",
                        "--loglevel", "INFO", "--concurrency", str(concurrency),
                        "--hostname", "portal@%h"],
