@@ -74,6 +74,20 @@ class LiveShop(threading.Thread):
                 logger.warning("demo shop could not place an order: %s", exc)
 
     def place_order(self) -> int:
+        """A new order, then a manager confirming it: KeyCRM's webhooks fire on status
+        changes, so the confirmation is what the portal hears at once (polling would find
+        the order later anyway)."""
+        order_id = self._new_order()
+        statuses = {s["name"]: s["id"] for s in self._get("/order/status?limit=50")["data"]}
+        confirmed = statuses.get("Підтверджено")
+        if confirmed is not None:
+            self._call(urllib.request.Request(  # noqa: S310 - the loopback emulator
+                f"{self.api}/order/{order_id}",
+                data=json.dumps({"status_id": confirmed}).encode(),
+                headers={**self._headers(), "Content-Type": "application/json"}, method="PUT"))
+        return order_id
+
+    def _new_order(self) -> int:
         offers = self._get("/offers?limit=50")["data"]
         picked = self.random.sample(offers, k=min(len(offers), self.random.randint(1, 3)))
         name, phone = self.random.choice(_BUYERS)
