@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from accounts.services import keycrm_account_check
+from runs.services import run_start
 
 CATALOGUE = Path(django_settings.BASE_DIR) / "locale" / "uk" / "LC_MESSAGES"
 PO_FILE = CATALOGUE / "django.po"
@@ -220,3 +221,19 @@ def test_a_stored_message_is_written_in_the_language_of_its_moment(keycrm_accoun
         keycrm_account_check(account=keycrm_account)
     keycrm_account.refresh_from_db()
     assert keycrm_account.last_check_message.startswith("The API key works: KeyCRM answered")
+
+
+@pytest.mark.django_db
+def test_the_progress_page_gives_its_script_the_unit_in_the_page_language(
+        operator_client: Client) -> None:
+    """The page's JavaScript writes the time left itself; it takes the unit from the page."""
+    run = run_start(kind="test", title="Синхронізація довідників", total=40)
+    url = reverse("admin:runs_run_change", args=[run.pk])
+
+    ukrainian = operator_client.get(url, headers={"accept-language": "uk"}).content.decode()
+    english = operator_client.get(url, headers={"accept-language": "en"}).content.decode()
+
+    assert 'data-seconds-unit="с"' in ukrainian
+    assert "Хід виконання" in ukrainian
+    assert 'data-seconds-unit="s"' in english
+    assert "Progress" in english

@@ -4,6 +4,7 @@
   const box = document.getElementById("run-progress");
   if (!box) { return; }
   const url = box.dataset.statusUrl;
+  const seconds = box.dataset.secondsUnit || "s";  // the page's language, from the template
   const set = (id, text) => { document.getElementById(id).textContent = text; };
   function refresh() {
     fetch(url, {credentials: "same-origin"})
@@ -15,7 +16,7 @@
         set("run-done", s.done);
         set("run-total", s.total === null ? "?" : s.total);
         set("run-rate", s.rate === null ? "—" : s.rate);
-        set("run-left", s.seconds_left === null ? "—" : s.seconds_left + " s");
+        set("run-left", s.seconds_left === null ? "—" : s.seconds_left + " " + seconds);
         set("run-message", s.message);
         if (!s.finished) { window.setTimeout(refresh, 2000); }
       })
