@@ -131,7 +131,7 @@ STATE_COLOURS = {
 
 # --- loops -------------------------------------------------------------------------------------
 def accounts_health(*, now: dt.datetime | None = None) -> list[AccountHealth]:
-    """Every account's loops, accounts by name. Eight queries in all, however many accounts
+    """Every account's loops, accounts by name. Six queries in all, however many accounts
     and records there are."""
     now = now or timezone.now()
     accounts = list(KeyCrmAccount.objects.select_related(
