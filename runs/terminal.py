@@ -27,17 +27,25 @@ class ProgressBar:
         now = time.monotonic()
         if self._tty and now - self._last_draw >= 0.1:
             self._last_draw = now
-            self.stream.write("\r" + self.line())
+            self._write("\r" + self.line())
             self.stream.flush()
         elif not self._tty and self.total:
             decile = int(10 * self.done / self.total)
             if decile != self._last_decile:
                 self._last_decile = decile
-                self.stream.write(self.line() + "\n")
+                self._write(self.line() + "\n")
 
     def finish(self) -> None:
-        self.stream.write(("\r" if self._tty else "") + self.line() + "\n")
+        self._write(("\r" if self._tty else "") + self.line() + "\n")
         self.stream.flush()
+
+    def _write(self, text: str) -> None:
+        # A command's self.stdout (Django's OutputWrapper) ends every write with a newline
+        # unless told otherwise, which would break the redraw in place.
+        if hasattr(self.stream, "ending"):
+            self.stream.write(text, ending="")
+        else:
+            self.stream.write(text)
 
     def line(self) -> str:
         elapsed = max(1e-9, time.monotonic() - self.started)
