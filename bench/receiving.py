@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench.env import ROOT, Child, Database
+from bench.env import ROOT, Child, Database, redis_flush
 from staging.models import InboundRecord
 
 GUNICORN_WORKERS = 3  # what docker-compose.yml and the Dockerfile start
@@ -154,6 +154,8 @@ def receiving_measure(*, db: Database, env: dict[str, str], logs: Path, account,
     # Load only: their orders exist nowhere, and the processing section's workers must find
     # an empty queue.
     InboundRecord.objects.filter(account=account).delete()
+    # Their Celery messages too: a backlog of 10,000 would delay the latency section's orders.
+    redis_flush()
     bare = bare_insert_rate(db, bodies)
     q = statistics.quantiles(latencies, n=100)
     return ReceivingResult(webhooks=count, concurrency=concurrency, per_second=count / elapsed,
