@@ -63,6 +63,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from types import MappingProxyType
 from typing import Any, NoReturn
 
+from django.utils.translation import gettext, gettext_noop
+
 from mappings.engine.normalize import normalize_phone
 
 __all__ = [
@@ -96,8 +98,9 @@ class ExpressionError(Exception):
     def __str__(self) -> str:
         if self.line is None:
             return self.message
-        where = f"line {self.line}" if self.column is None else \
-            f"line {self.line}, column {self.column}"
+        where = gettext("line %(line)d") % {"line": self.line} if self.column is None else \
+            gettext("line %(line)d, column %(column)d") % {"line": self.line,
+                                                           "column": self.column}
         return f"{self.message} ({where})"
 
 
@@ -163,30 +166,59 @@ _FLAT_TYPES = frozenset({type(None), bool, int, float, Decimal, str, dt.date, dt
 def _kind(value: Any) -> str:
     """How a value is called in messages."""
     if value is None:
-        return "None (no value)"
+        return gettext("None (no value)")
     if isinstance(value, bool):
-        return "True/False"
+        return gettext("True/False")
     if isinstance(value, int):
-        return "a whole number"
+        return gettext("a whole number")
     if isinstance(value, (float, Decimal)):
-        return "a number"
+        return gettext("a number")
     if isinstance(value, str):
-        return "text"
+        return gettext("text")
     if isinstance(value, dt.datetime):
-        return "a date and time"
+        return gettext("a date and time")
     if isinstance(value, dt.date):
-        return "a date"
+        return gettext("a date")
     if isinstance(value, dict):
-        return "a dict of fields"
+        return gettext("a dict of fields")
     if isinstance(value, list):
-        return "a list"
+        return gettext("a list")
     if isinstance(value, tuple):
-        return "a tuple"
+        return gettext("a tuple")
     if isinstance(value, (set, frozenset)):
-        return "a set"
+        return gettext("a set")
     if isinstance(value, range):
-        return "a range"
-    return f"a Python {type(value).__name__}"
+        return gettext("a range")
+    return gettext("a Python %(type)s") % {"type": type(value).__name__}
+
+
+def _collection(value: Any) -> str:
+    """A nested value's name as in "The list would have …"."""
+    if isinstance(value, dict):
+        return gettext("dict of fields")
+    if isinstance(value, tuple):
+        return gettext("tuple")
+    if isinstance(value, (set, frozenset)):
+        return gettext("set")
+    return gettext("list")
+
+
+# What messages call a value or a place. The hot path passes these msgids (and a name) as
+# they are; they are translated only when a message is made.
+_THE_VARIABLE = gettext_noop("The variable '%(name)s'")
+_THE_FIELD = gettext_noop("The field '%(name)s'")
+_THE_KEY = gettext_noop("The key %(name)r")
+_LOOKED_UP_IN = gettext_noop("looked up in %(kind)s")
+_NAMED_IN_MESSAGES = (
+    gettext_noop("The list"), gettext_noop("The field"), gettext_noop("The custom field"),
+    gettext_noop("The comprehension"), gettext_noop("The for loop"), gettext_noop("in a set"),
+    gettext_noop("a dict key"), gettext_noop("expression"), gettext_noop("script"),
+)
+
+
+def _place(where: str, container: Any) -> str:
+    """``where`` a key or set member was to go, in words."""
+    return gettext(where) if container is None else gettext(where) % {"kind": _kind(container)}
 
 
 def _is_number(value: Any) -> bool:
@@ -262,14 +294,20 @@ class _Run:
             with decimal.localcontext(_DECIMAL_CONTEXT):
                 return work()
         except RecursionError:
-            raise ExpressionError(f"The {self.kind} is nested too deeply") from None
+            raise ExpressionError(gettext(
+                "The %(kind)s is nested too deeply") % {
+                "kind": gettext(self.kind)}) from None
         except MemoryError:
-            raise ExpressionError(f"The {self.kind} needs too much memory") from None
+            raise ExpressionError(gettext(
+                "The %(kind)s needs too much memory") % {
+                "kind": gettext(self.kind)}) from None
         # The queue boundary of the interpreter: every refusal we foresee is an
         # ExpressionError already; a Python error that slips through still reaches the
         # integrator as one, never as a traceback.
         except (TypeError, ValueError, ArithmeticError, LookupError, RuntimeError) as exc:
-            raise ExpressionError(f"The {self.kind} failed: {exc}") from None
+            raise ExpressionError(gettext(
+                "The %(kind)s failed: %(error)s") % {
+                "kind": gettext(self.kind), "error": exc}) from None
         finally:
             _CURRENT.reset(token)
 
@@ -282,15 +320,19 @@ class _Run:
     def check_limits(self) -> None:
         if self.steps > self.step_limit:
             raise ExpressionTimeout(
-                f"The {self.kind} was stopped: it took more than {self.step_limit} steps"
+                gettext(
+                    "The %(kind)s was stopped: it took more than %(limit)s steps") % {
+                    "kind": gettext(self.kind), "limit": self.step_limit}
             )
         self.check_clock()
 
     def check_clock(self) -> None:
         if time.perf_counter() > self.deadline:
             raise ExpressionTimeout(
-                f"The {self.kind} was stopped: it took longer than "
-                f"{self.limits.time_limit * 1000:g} ms"
+                gettext(
+                    "The %(kind)s was stopped: it took longer than %(limit)s ms") % {
+                    "kind": gettext(self.kind),
+                    "limit": format(self.limits.time_limit * 1000, "g")}
             )
 
     def produced(self, value: Any) -> Any:
@@ -302,20 +344,24 @@ class _Run:
             return value
         if kind is float:
             if not math.isfinite(value):
-                raise ExpressionError("The number is too big (or not a number)")
+                raise ExpressionError(gettext("The number is too big (or not a number)"))
             return value
         limits = self.limits
         if isinstance(value, str):
             if len(value) > limits.max_string:
                 raise ExpressionError(
-                    f"The text would be {len(value)} characters long; "
-                    f"the limit is {limits.max_string}"
+                    gettext(
+                        "The text would be %(count)s characters long; the limit is "
+                        "%(limit)s") % {
+                        "count": len(value), "limit": limits.max_string}
                 )
             self.chars += len(value)
             if self.chars > limits.max_string * _TOTAL_FACTOR:
                 raise ExpressionError(
-                    f"The {self.kind} produced more than "
-                    f"{limits.max_string * _TOTAL_FACTOR} characters of text in total"
+                    gettext(
+                        "The %(kind)s produced more than %(limit)s characters of text in "
+                        "total") % {
+                        "kind": gettext(self.kind), "limit": limits.max_string * _TOTAL_FACTOR}
                 )
         elif isinstance(value, bool) or value is None:
             pass
@@ -323,33 +369,41 @@ class _Run:
             self.check_int(value)
         elif isinstance(value, (float, Decimal)):
             if not math.isfinite(value):
-                raise ExpressionError("The number is too big (or not a number)")
+                raise ExpressionError(gettext("The number is too big (or not a number)"))
         elif isinstance(value, _NESTED):
             if len(value) > limits.max_collection:
                 raise ExpressionError(
-                    f"The {_kind(value)[2:]} would have {len(value)} items; "
-                    f"the limit is {limits.max_collection}"
+                    gettext(
+                        "The %(value)s would have %(count)s items; the limit is %(limit)s") % {
+                        "value": _collection(value), "count": len(value),
+                        "limit": limits.max_collection}
                 )
             self.elements += len(value)
             if self.elements > limits.max_collection * _TOTAL_FACTOR:
                 raise ExpressionError(
-                    f"The {self.kind} produced more than "
-                    f"{limits.max_collection * _TOTAL_FACTOR} list items in total"
+                    gettext(
+                        "The %(kind)s produced more than %(limit)s list items in total") % {
+                        "kind": gettext(self.kind),
+                        "limit": limits.max_collection * _TOTAL_FACTOR}
                 )
         elif isinstance(value, (range, dt.date)):
             pass
         elif isinstance(value, complex):
-            raise ExpressionError("The result is not a real number")
+            raise ExpressionError(gettext("The result is not a real number"))
         else:
             raise ExpressionError(
-                f"The result would be {_kind(value)}, which mappings cannot use"
+                gettext(
+                    "The result would be %(value)s, which mappings cannot use") % {
+                    "value": _kind(value)}
             )
         return value
 
     def check_int(self, value: int) -> None:
         if value.bit_length() > self.max_int_bits:
             raise ExpressionError(
-                f"The number is too big (more than {self.limits.max_int_bits} bits)"
+                gettext(
+                    "The number is too big (more than %(limit)s bits)") % {
+                    "limit": self.limits.max_int_bits}
             )
 
     def measure(self, value: Any) -> None:
@@ -367,8 +421,10 @@ class _Run:
             count += len(children)
             if count > budget:
                 raise ExpressionError(
-                    f"The value is too large to compare or search (more than {budget} "
-                    f"values inside)"
+                    gettext(
+                        "The value is too large to compare or search (more than "
+                        "%(count)s values inside)") % {
+                        "count": budget}
                 )
             if set(map(type, children)) <= _FLAT_TYPES:  # the usual case, checked in C
                 continue
@@ -377,30 +433,42 @@ class _Run:
                     stack.append(child)
                 elif not isinstance(child, _PLAIN):
                     raise ExpressionError(
-                        f"A list or dict holds {_kind(child)}, which mappings cannot use"
+                        gettext(
+                            "A list or dict holds %(child)s, which mappings cannot use") % {
+                            "child": _kind(child)}
                     )
         if count > 1000:
             self.check_clock()
 
-    def hashable(self, value: Any, where: str) -> Any:
+    def hashable(self, value: Any, where: str, container: Any = None) -> Any:
+        """``value`` if it can be a key or a set member. ``where`` says where it was to go (a
+        msgid; ``%(kind)s`` in it names ``container``)."""
         if isinstance(value, (list, dict, set)):
-            raise ExpressionError(f"{_kind(value).capitalize()} cannot be {where}")
+            raise ExpressionError(gettext(
+                "%(value)s cannot be %(where)s") % {
+                "value": _kind(value).capitalize(), "where": _place(where, container)})
         if isinstance(value, (tuple, frozenset)):
             self.measure(value)
             try:
                 hash(value)
             except TypeError:
                 raise ExpressionError(
-                    f"A tuple holding a list or dict cannot be {where}"
+                    gettext(
+                        "A tuple holding a list or dict cannot be %(where)s") % {
+                        "where": _place(where, container)}
                 ) from None
         return value
 
     @staticmethod
-    def entry(value: Any, what: str) -> Any:
-        """A value read from the caller's data must be plain data."""
+    def entry(value: Any, what: str, name: Any = None) -> Any:
+        """A value read from the caller's data must be plain data. ``what`` names it in the
+        message (a msgid; ``%(name)s`` in it is ``name``)."""
         if isinstance(value, _PLAIN):
             return value
-        raise ExpressionError(f"{what} holds {_kind(value)}, which mappings cannot use")
+        subject = gettext(what) if name is None else gettext(what) % {"name": name}
+        raise ExpressionError(gettext(
+            "%(what)s holds %(value)s, which mappings cannot use") % {
+            "what": subject, "value": _kind(value)})
 
     # -- iteration --------------------------------------------------------------------------
     def items(self, value: Any, what: str) -> Iterator[Any]:
@@ -415,13 +483,19 @@ class _Run:
                 sequence = sorted(value)
             except TypeError:
                 raise ExpressionError(
-                    f"{what} cannot go through a set of mixed values in a fixed order; "
-                    f"use a list"
+                    gettext(
+                        "%(what)s cannot go through a set of mixed values in a fixed "
+                        "order; use a list") % {
+                        "what": gettext(what)}
                 ) from None
         elif value is None:
-            raise ExpressionError(f"{what} cannot go through None (is the field missing?)")
+            raise ExpressionError(gettext(
+                "%(what)s cannot go through None (is the field missing?)") % {
+                "what": gettext(what)})
         else:
-            raise ExpressionError(f"{what} needs a list, not {_kind(value)}")
+            raise ExpressionError(gettext(
+                "%(what)s needs a list, not %(value)s") % {
+                "what": gettext(what), "value": _kind(value)})
         for item in sequence:
             self.tick()
             yield self.entry(item, "The list")
@@ -429,16 +503,20 @@ class _Run:
     def lookup(self, name: str) -> Any:
         for scope in reversed(self.scopes):
             if name in scope:
-                return self.entry(scope[name], f"The variable '{name}'")
+                return self.entry(scope[name], _THE_VARIABLE, name)
         if name in DENIED_NAMES:
             raise ExpressionError(
-                f"'{name}' is a Python built-in and is not available in mappings"
+                gettext(
+                    "'%(function)s' is a Python built-in and is not available in mappings") % {
+                    "function": name}
             )
         known = sorted(k for k in self.scopes[0] if isinstance(k, str))
         listed = ", ".join(known[:20]) + (", ..." if len(known) > 20 else "")
-        raise ExpressionError(
-            f"Unknown name '{name}'" + (f"; the variables here are: {listed}" if known else "")
-        )
+        if known:
+            raise ExpressionError(gettext(
+                "Unknown name '%(name)s'; the variables here are: %(names)s") % {
+                "name": name, "names": listed})
+        raise ExpressionError(gettext("Unknown name '%(name)s'") % {"name": name})
 
     # -- evaluation -------------------------------------------------------------------------
     def value_of(self, node: ast.expr) -> Any:
@@ -449,8 +527,9 @@ class _Run:
         try:
             if self.depth > self.max_depth:
                 raise ExpressionError(
-                    f"The {self.kind} is nested too deeply "
-                    f"(more than {self.limits.max_depth} levels)"
+                    gettext(
+                        "The %(kind)s is nested too deeply (more than %(limit)s levels)") % {
+                        "kind": gettext(self.kind), "limit": self.limits.max_depth}
                 )
             return _EXPRESSIONS[type(node)](self, node)
         except ExpressionError as exc:
@@ -474,10 +553,12 @@ class _Run:
         if target is None:
             return None
         if isinstance(target, dict):
-            return self.entry(dict.get(target, node.attr), f"The field '{node.attr}'")
+            return self.entry(dict.get(target, node.attr), _THE_FIELD, node.attr)
         raise ExpressionError(
-            f"Attribute access is only for fields of the order: '.{node.attr}' was used on "
-            f"{_kind(target)}"
+            gettext(
+                "Attribute access is only for fields of the order: '.%(attr)s' was used "
+                "on %(target)s") % {
+                "attr": node.attr, "target": _kind(target)}
         )
 
     def subscript(self, node: ast.Subscript) -> Any:
@@ -489,34 +570,43 @@ class _Run:
             return None
         if isinstance(target, dict):
             _check_key(key)
-            return self.entry(dict.get(target, key), f"The key {_short(key)!r}")
+            return self.entry(dict.get(target, key), _THE_KEY, _short(key))
         if isinstance(target, (list, tuple, str, range)):
             if not isinstance(key, int):
                 raise ExpressionError(
-                    f"{_kind(target).capitalize()} is indexed by a whole number, "
-                    f"not by {_kind(key)}"
+                    gettext(
+                        "%(target)s is indexed by a whole number, not by %(key)s") % {
+                        "target": _kind(target).capitalize(), "key": _kind(key)}
                 )
             try:
                 return self.entry(target[key], "The list")
             except IndexError:
                 raise ExpressionError(
-                    f"Index {key} is out of range for {_kind(target)} of {len(target)} items"
+                    gettext(
+                        "Index %(key)s is out of range for %(target)s of %(count)s items") % {
+                        "key": key, "target": _kind(target), "count": len(target)}
                 ) from None
-        raise ExpressionError(f"Cannot look up [{_short(key)}] in {_kind(target)}")
+        raise ExpressionError(gettext(
+            "Cannot look up [%(value)s] in %(target)s") % {
+            "value": _short(key), "target": _kind(target)})
 
     def sliced(self, target: Any, node: ast.Slice) -> Any:
         bounds = []
         for part in (node.lower, node.upper, node.step):
             value = None if part is None else self.value_of(part)
             if value is not None and not isinstance(value, int):
-                raise ExpressionError(f"Slice bounds must be whole numbers, not {_kind(value)}")
+                raise ExpressionError(gettext(
+                    "Slice bounds must be whole numbers, not %(value)s") % {
+                    "value": _kind(value)})
             bounds.append(value)
         if target is None:
             return None
         if not isinstance(target, (list, tuple, str, range)):
-            raise ExpressionError(f"Cannot take a slice of {_kind(target)}")
+            raise ExpressionError(gettext(
+                "Cannot take a slice of %(target)s") % {
+                "target": _kind(target)})
         if bounds[2] == 0:
-            raise ExpressionError("The step of a slice cannot be zero")
+            raise ExpressionError(gettext("The step of a slice cannot be zero"))
         return self.produced(target[slice(*bounds)])
 
     def binop(self, node: ast.BinOp) -> Any:
@@ -536,16 +626,22 @@ class _Run:
         try:
             result = function(left, right)
         except ZeroDivisionError:
-            raise ExpressionError("Division by zero") from None
+            raise ExpressionError(gettext("Division by zero")) from None
         except (OverflowError, decimal.Overflow):
-            raise ExpressionError("The number is too big") from None
+            raise ExpressionError(gettext("The number is too big")) from None
         except ArithmeticError:
-            raise ExpressionError(f"Cannot {verb} these numbers (the result is undefined)") \
+            raise ExpressionError(gettext(
+                "Cannot %(verb)s these numbers (the result is undefined)") % {
+                "verb": gettext(verb)}) \
                 from None
         except TypeError:
-            raise ExpressionError(f"Cannot {verb} {_kind(left)} and {_kind(right)}") from None
+            raise ExpressionError(gettext(
+                "Cannot %(verb)s %(left)s and %(right)s") % {
+                "verb": gettext(verb), "left": _kind(left), "right": _kind(right)}) from None
         except ValueError as exc:
-            raise ExpressionError(f"Cannot {verb}: {exc}") from None
+            raise ExpressionError(gettext(
+                "Cannot %(verb)s: %(error)s") % {
+                "verb": gettext(verb), "error": exc}) from None
         return self.produced(result)
 
     def precheck(self, op: type, left: Any, right: Any) -> None:
@@ -553,7 +649,9 @@ class _Run:
         both_ints = isinstance(left, int) and isinstance(right, int)
         if op is ast.Pow and _is_number(left) and _is_number(right):
             if abs(right) > 1000:
-                raise ExpressionError(f"The exponent of ** is too big ({_short(right)} > 1000)")
+                raise ExpressionError(gettext(
+                    "The exponent of ** is too big (%(value)s > 1000)") % {
+                    "value": _short(right)})
             # (bits - 1) * exponent is a lower bound of the result's size.
             if both_ints and right > 0:
                 self.refuse_bits((abs(left).bit_length() - 1) * right)
@@ -569,19 +667,24 @@ class _Run:
         ):
             self.refuse_size(left, len(left) + len(right))
         elif op is ast.Mod and isinstance(left, str):
-            raise ExpressionError(
-                "Formatting text with % is not allowed; use an f-string or concat()"
-            )
+            raise ExpressionError(gettext(
+                "Formatting text with %(operator)s is not allowed; use an f-string or "
+                "concat()") % {"operator": "%"})
         if op in _INT_ONLY:
             sets = op not in (ast.LShift, ast.RShift) and isinstance(left, (set, frozenset)) \
                 and isinstance(right, (set, frozenset))
             if not (both_ints or sets):
-                raise ExpressionError(f"Cannot {_BINARY[op][0]} {_kind(left)} and {_kind(right)}")
+                raise ExpressionError(gettext(
+                    "Cannot %(verb)s %(left)s and %(right)s") % {
+                    "verb": gettext(_BINARY[op][0]), "left": _kind(left),
+                    "right": _kind(right)})
 
     def refuse_bits(self, bits: int) -> None:
         if bits > self.limits.max_int_bits:
             raise ExpressionError(
-                f"The number is too big (more than {self.limits.max_int_bits} bits)"
+                gettext(
+                    "The number is too big (more than %(limit)s bits)") % {
+                    "limit": self.limits.max_int_bits}
             )
 
     def refuse_size(self, sample: Any, size: int) -> None:
@@ -589,13 +692,17 @@ class _Run:
         if isinstance(sample, str):
             if size > self.limits.max_string:
                 raise ExpressionError(
-                    f"The text would be {size} characters long; "
-                    f"the limit is {self.limits.max_string}"
+                    gettext(
+                        "The text would be %(size)s characters long; the limit is "
+                        "%(limit)s") % {
+                        "size": size, "limit": self.limits.max_string}
                 )
         elif size > self.limits.max_collection:
             raise ExpressionError(
-                f"The {_kind(sample)[2:]} would have {size} items; "
-                f"the limit is {self.limits.max_collection}"
+                gettext(
+                    "The %(value)s would have %(size)s items; the limit is %(limit)s") % {
+                    "value": _collection(sample), "size": size,
+                    "limit": self.limits.max_collection}
             )
 
     def unaryop(self, node: ast.UnaryOp) -> Any:
@@ -604,11 +711,15 @@ class _Run:
             return not value
         if isinstance(node.op, ast.Invert):
             if not isinstance(value, int):
-                raise ExpressionError(f"Cannot apply ~ to {_kind(value)}")
+                raise ExpressionError(gettext(
+                    "Cannot apply ~ to %(value)s") % {
+                    "value": _kind(value)})
             return ~value
         if not _is_number(value):
             sign = "-" if isinstance(node.op, ast.USub) else "+"
-            raise ExpressionError(f"Cannot apply {sign} to {_kind(value)}")
+            raise ExpressionError(gettext(
+                "Cannot apply %(sign)s to %(value)s") % {
+                "sign": sign, "value": _kind(value)})
         return -value if isinstance(node.op, ast.USub) else +value
 
     def boolop(self, node: ast.BoolOp) -> Any:
@@ -646,28 +757,35 @@ class _Run:
         except TypeError:
             if isinstance(left, dt.datetime) and isinstance(right, dt.datetime):
                 raise ExpressionError(
-                    "Cannot compare a date and time with a time zone (ending in Z or +02:00) "
-                    "with one without"
+                    gettext("Cannot compare a date and time with a time zone (ending in Z or "
+                            "+02:00) with one without")
                 ) from None
-            raise ExpressionError(f"Cannot compare {_kind(left)} with {_kind(right)}") from None
+            raise ExpressionError(gettext(
+                "Cannot compare %(left)s with %(right)s") % {
+                "left": _kind(left), "right": _kind(right)}) from None
 
     def contains(self, container: Any, item: Any) -> bool:
         if isinstance(container, str):
             if not isinstance(item, str):
                 raise ExpressionError(
-                    f"To look for something in text, it must be text too, not {_kind(item)}"
+                    gettext(
+                        "To look for something in text, it must be text too, not %(item)s") % {
+                        "item": _kind(item)}
                 )
             return item in container
         if isinstance(container, (dict, set, frozenset)):
-            self.hashable(item, f"looked up in {_kind(container)}")
+            self.hashable(item, _LOOKED_UP_IN, container)
             return item in container
         if isinstance(container, (list, tuple, range)):
             if isinstance(item, _NESTED):
                 self.measure(container)
             return item in container
         if container is None:
-            raise ExpressionError("Cannot look for a value in None (is the field missing?)")
-        raise ExpressionError(f"'in' needs text, a list or a dict, not {_kind(container)}")
+            raise ExpressionError(gettext(
+                "Cannot look for a value in None (is the field missing?)"))
+        raise ExpressionError(gettext(
+            "'in' needs text, a list or a dict, not %(container)s") % {
+            "container": _kind(container)})
 
     def ifexp(self, node: ast.IfExp) -> Any:
         return self.value_of(node.body) if self.value_of(node.test) else self.value_of(node.orelse)
@@ -682,9 +800,13 @@ class _Run:
         except ExpressionError:
             raise
         except ZeroDivisionError:
-            raise ExpressionError(f"{name}(): division by zero") from None
+            raise ExpressionError(gettext(
+                "%(function)s(): division by zero") % {
+                "function": name}) from None
         except (TypeError, ValueError, ArithmeticError, LookupError) as exc:
-            raise ExpressionError(f"{name}() failed: {exc}") from None
+            raise ExpressionError(gettext(
+                "%(function)s() failed: %(error)s") % {
+                "function": name, "error": exc}) from None
         return self.produced(result)
 
     def list_display(self, node: ast.List | ast.Tuple) -> Any:
@@ -711,7 +833,9 @@ class _Run:
             total += len(text)
             if total > self.limits.max_string:
                 raise ExpressionError(
-                    f"The text would be more than {self.limits.max_string} characters long"
+                    gettext(
+                        "The text would be more than %(limit)s characters long") % {
+                        "limit": self.limits.max_string}
                 )
             parts.append(text)
         return self.produced("".join(parts))
@@ -724,17 +848,21 @@ class _Run:
         pattern = spec.values[0].value  # type: ignore[attr-defined] - checked when compiled
         if not _is_number(value):
             raise ExpressionError(
-                f"The format :{pattern} is only for numbers, not for {_kind(value)}"
+                gettext(
+                    "The format :%(pattern)s is only for numbers, not for %(value)s") % {
+                    "pattern": pattern, "value": _kind(value)}
             )
         if isinstance(value, int):
             self.check_int(value)
         elif isinstance(value, Decimal) and abs(value.adjusted()) > 1000:
-            raise ExpressionError("The number is too big to format")
+            raise ExpressionError(gettext("The number is too big to format"))
         try:
             return format(value, pattern)
         except ValueError:
             raise ExpressionError(
-                f"Cannot format {_kind(value)} with :{pattern}"
+                gettext(
+                    "Cannot format %(value)s with :%(pattern)s") % {
+                    "value": _kind(value), "pattern": pattern}
             ) from None
 
     def comprehension(self, node: Any) -> Any:
@@ -749,7 +877,9 @@ class _Run:
 
         def emit() -> None:
             if len(result) >= cap:
-                raise ExpressionError(f"The comprehension would have more than {cap} items")
+                raise ExpressionError(gettext(
+                    "The comprehension would have more than %(limit)s items") % {
+                    "limit": cap})
             if isinstance(node, ast.DictComp):
                 key = self.hashable(self.value_of(node.key), "a dict key")
                 result[key] = self.value_of(node.value)
@@ -795,7 +925,9 @@ class _Run:
         try:
             if self.depth > self.limits.max_depth:
                 raise ExpressionError(
-                    f"The script is nested too deeply (more than {self.limits.max_depth} levels)"
+                    gettext(
+                        "The script is nested too deeply (more than %(limit)s levels)") % {
+                        "limit": self.limits.max_depth}
                 )
             _STATEMENTS[type(node)](self, node)
         except ExpressionError as exc:
@@ -843,8 +975,10 @@ class _Run:
             key: Any = target.attr
             if not isinstance(container, dict):
                 raise ExpressionError(
-                    f"Cannot set the field '{target.attr}' of {_kind(container)}; "
-                    f"only dicts have fields"
+                    gettext(
+                        "Cannot set the field '%(attr)s' of %(container)s; only dicts "
+                        "have fields") % {
+                        "attr": target.attr, "container": _kind(container)}
                 )
             return container, key
         assert isinstance(target, ast.Subscript)  # checked when compiled
@@ -853,17 +987,25 @@ class _Run:
         if isinstance(container, dict):
             _check_key(key)
             if not isinstance(key, (str, int)) or isinstance(key, bool):
-                raise ExpressionError(f"A field name must be text, not {_kind(key)}")
+                raise ExpressionError(gettext(
+                    "A field name must be text, not %(key)s") % {
+                    "key": _kind(key)})
         elif isinstance(container, list):
             if not isinstance(key, int):
-                raise ExpressionError(f"A list is indexed by a whole number, not {_kind(key)}")
+                raise ExpressionError(gettext(
+                    "A list is indexed by a whole number, not %(key)s") % {
+                    "key": _kind(key)})
             if not -len(container) <= key < len(container):
                 raise ExpressionError(
-                    f"Index {key} is out of range for a list of {len(container)} items"
+                    gettext(
+                        "Index %(key)s is out of range for a list of %(count)s items") % {
+                        "key": key, "count": len(container)}
                 )
         else:
             raise ExpressionError(
-                f"Cannot change {_kind(container)}; only dicts and lists can be changed"
+                gettext(
+                    "Cannot change %(container)s; only dicts and lists can be changed") % {
+                    "container": _kind(container)}
             )
         return container, key
 
@@ -874,7 +1016,9 @@ class _Run:
         if len(container) > self.limits.max_collection:
             del container[key]
             raise ExpressionError(
-                f"The dict would have more than {self.limits.max_collection} fields"
+                gettext(
+                    "The dict would have more than %(limit)s fields") % {
+                    "limit": self.limits.max_collection}
             )
 
     def refuse_cycle(self, container: Any, value: Any) -> None:
@@ -884,7 +1028,7 @@ class _Run:
         while stack:
             current = stack.pop()
             if current is container:
-                raise ExpressionError("A dict or list cannot be put inside itself")
+                raise ExpressionError(gettext("A dict or list cannot be put inside itself"))
             if id(current) in seen:
                 continue
             seen.add(id(current))
@@ -908,7 +1052,9 @@ class _Run:
             value, level = stack.pop()
             if level > limit:
                 raise ExpressionError(
-                    f"The script built a value nested more than {limit} levels deep"
+                    gettext(
+                        "The script built a value nested more than %(limit)s levels deep") % {
+                        "limit": limit}
                 )
             # A value reached again at a deeper level is walked again: at most `limit` times.
             if deepest.get(id(value), 0) >= level:
@@ -978,18 +1124,18 @@ _STATEMENTS: Mapping[type, Callable[[_Run, Any], None]] = MappingProxyType({
 })
 
 _BINARY: Mapping[type, tuple[str, Callable[[Any, Any], Any]]] = MappingProxyType({
-    ast.Add: ("add", operator.add),
-    ast.Sub: ("subtract", operator.sub),
-    ast.Mult: ("multiply", operator.mul),
-    ast.Div: ("divide", operator.truediv),
-    ast.FloorDiv: ("divide", operator.floordiv),
-    ast.Mod: ("take the remainder of", operator.mod),
-    ast.Pow: ("raise to a power", operator.pow),
-    ast.LShift: ("shift", operator.lshift),
-    ast.RShift: ("shift", operator.rshift),
-    ast.BitOr: ("combine with |", operator.or_),
-    ast.BitAnd: ("combine with &", operator.and_),
-    ast.BitXor: ("combine with ^", operator.xor),
+    ast.Add: (gettext_noop("add"), operator.add),
+    ast.Sub: (gettext_noop("subtract"), operator.sub),
+    ast.Mult: (gettext_noop("multiply"), operator.mul),
+    ast.Div: (gettext_noop("divide"), operator.truediv),
+    ast.FloorDiv: (gettext_noop("divide"), operator.floordiv),
+    ast.Mod: (gettext_noop("take the remainder of"), operator.mod),
+    ast.Pow: (gettext_noop("raise to a power"), operator.pow),
+    ast.LShift: (gettext_noop("shift"), operator.lshift),
+    ast.RShift: (gettext_noop("shift"), operator.rshift),
+    ast.BitOr: (gettext_noop("combine with |"), operator.or_),
+    ast.BitAnd: (gettext_noop("combine with &"), operator.and_),
+    ast.BitXor: (gettext_noop("combine with ^"), operator.xor),
 })
 _SIMPLE: Mapping[type, Callable[[Any, Any], Any]] = MappingProxyType({
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
@@ -1015,19 +1161,23 @@ def _bind(target: ast.expr, value: Any, scope: dict[str, Any]) -> None:
         return
     assert isinstance(target, ast.Tuple)  # checked when compiled
     if not isinstance(value, (list, tuple)) or len(value) != len(target.elts):
-        size = f" of {len(value)}" if isinstance(value, (list, tuple)) else ""
-        raise ExpressionError(
-            f"Cannot unpack {_kind(value)}{size} into {len(target.elts)} names"
-        )
+        if isinstance(value, (list, tuple)):
+            raise ExpressionError(gettext(
+                "Cannot unpack %(value)s of %(size)s into %(count)s names") % {
+                "value": _kind(value), "size": len(value), "count": len(target.elts)})
+        raise ExpressionError(gettext("Cannot unpack %(value)s into %(count)s names") % {
+            "value": _kind(value), "count": len(target.elts)})
     for element, item in zip(target.elts, value, strict=True):
         _bind(element, item, scope)
 
 
 def _check_key(key: Any) -> None:
     if isinstance(key, str) and key.startswith("_"):
-        raise ExpressionError(f"Keys starting with _ are not allowed: {_short(key)!r}")
+        raise ExpressionError(gettext(
+            "Keys starting with _ are not allowed: %(value)r") % {
+            "value": _short(key)})
     if not isinstance(key, _SCALARS):
-        raise ExpressionError(f"{_kind(key).capitalize()} cannot be a key")
+        raise ExpressionError(gettext("%(key)s cannot be a key") % {"key": _kind(key).capitalize()})
 
 
 def _short(value: Any) -> str:
@@ -1069,7 +1219,9 @@ def _text(value: Any, run: _Run) -> str:
     if isinstance(value, (float, Decimal, dt.date)):
         return str(value)
     raise ExpressionError(
-        f"Cannot turn {_kind(value)} into text; use join() for a list or pick a field"
+        gettext(
+            "Cannot turn %(value)s into text; use join() for a list or pick a field") % {
+            "value": _kind(value)}
     )
 
 
@@ -1080,7 +1232,9 @@ def _text_arg(value: Any, function: str, what: str = "text") -> str | None:
         return value
     if isinstance(value, (*_NUMBERS, dt.date)):
         return _text(value, _current_run())
-    raise ExpressionError(f"{function}() needs {what}, not {_kind(value)}")
+    raise ExpressionError(gettext(
+        "%(function)s() needs %(what)s, not %(value)s") % {
+        "function": function, "what": gettext(what), "value": _kind(value)})
 
 
 def _number_text(text: str, function: str) -> Decimal:
@@ -1093,10 +1247,14 @@ def _number_text(text: str, function: str) -> Decimal:
             raise decimal.InvalidOperation
         number = Decimal(cleaned)
     except decimal.InvalidOperation:
-        raise ExpressionError(f"{function}() cannot read {_short(text)!r} as a number") \
+        raise ExpressionError(gettext(
+            "%(function)s() cannot read %(value)r as a number") % {
+            "function": function, "value": _short(text)}) \
             from None
     if not number.is_finite() or abs(number.adjusted()) > 100:
-        raise ExpressionError(f"{function}() cannot read {_short(text)!r} as a number")
+        raise ExpressionError(gettext(
+            "%(function)s() cannot read %(value)r as a number") % {
+            "function": function, "value": _short(text)})
     return number
 
 
@@ -1104,7 +1262,9 @@ def fn_len(value: Any, /) -> int:
     """len(x) — how many characters are in text, or items in a list or dict."""
     if isinstance(value, (str, list, tuple, dict, set, frozenset, range)):
         return len(value)
-    raise ExpressionError(f"len() needs text or a list, not {_kind(value)}")
+    raise ExpressionError(gettext(
+        "len() needs text or a list, not %(value)s") % {
+        "value": _kind(value)})
 
 
 def fn_str(value: Any, /) -> str:
@@ -1123,18 +1283,22 @@ def fn_int(value: Any, /) -> int:
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ExpressionError("int() needs a finite number")
+            raise ExpressionError(gettext("int() needs a finite number"))
         value = _float_to_decimal(value)
     if isinstance(value, Decimal):
         # Refuse before converting: int(Decimal("1E+999999")) would build a huge integer.
         if not value.is_finite() or value.adjusted() > run.limits.max_int_bits * 0.31 + 1:
             raise ExpressionError(
-                f"The number is too big (more than {run.limits.max_int_bits} bits)"
+                gettext(
+                    "The number is too big (more than %(limit)s bits)") % {
+                    "limit": run.limits.max_int_bits}
             )
         result = int(value)
         run.check_int(result)
         return result
-    raise ExpressionError(f"int() cannot turn {_kind(value)} into a whole number")
+    raise ExpressionError(gettext(
+        "int() cannot turn %(value)s into a whole number") % {
+        "value": _kind(value)})
 
 
 def fn_float(value: Any, /) -> float:
@@ -1144,9 +1308,11 @@ def fn_float(value: Any, /) -> float:
     if _is_number(value) or isinstance(value, bool):
         result = float(value)
         if not math.isfinite(result):
-            raise ExpressionError("The number is too big")
+            raise ExpressionError(gettext("The number is too big"))
         return result
-    raise ExpressionError(f"float() cannot turn {_kind(value)} into a number")
+    raise ExpressionError(gettext(
+        "float() cannot turn %(value)s into a number") % {
+        "value": _kind(value)})
 
 
 def fn_decimal(value: Any, /) -> Decimal:
@@ -1157,7 +1323,9 @@ def fn_decimal(value: Any, /) -> Decimal:
         return _float_to_decimal(value)
     if isinstance(value, (int, Decimal)):
         return Decimal(value)
-    raise ExpressionError(f"decimal() cannot turn {_kind(value)} into a number")
+    raise ExpressionError(gettext(
+        "decimal() cannot turn %(value)s into a number") % {
+        "value": _kind(value)})
 
 
 def fn_bool(value: Any, /) -> bool:
@@ -1169,10 +1337,12 @@ def fn_round(value: Any, ndigits: int | None = None, /) -> Any:
     """round(x, n=0) — rounds half away from zero on the number as written: round(2.675, 2)
     is 2.68. Without n the result is a whole number."""
     if not _is_number(value):
-        raise ExpressionError(f"round() needs a number, not {_kind(value)}")
+        raise ExpressionError(gettext(
+            "round() needs a number, not %(value)s") % {
+            "value": _kind(value)})
     places = 0 if ndigits is None else ndigits
     if not isinstance(places, int) or not -20 <= places <= 20:
-        raise ExpressionError("round() takes a whole number of places from -20 to 20")
+        raise ExpressionError(gettext("round() takes a whole number of places from -20 to 20"))
     if isinstance(value, int):
         if places >= 0:
             return value
@@ -1183,7 +1353,7 @@ def fn_round(value: Any, ndigits: int | None = None, /) -> Any:
     try:
         rounded = exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
     except decimal.InvalidOperation:
-        raise ExpressionError("round(): the number is too big to round") from None
+        raise ExpressionError(gettext("round(): the number is too big to round")) from None
     if ndigits is None:
         return fn_int(rounded)
     return float(rounded) if isinstance(value, float) else rounded
@@ -1192,7 +1362,9 @@ def fn_round(value: Any, ndigits: int | None = None, /) -> Any:
 def fn_abs(value: Any, /) -> Any:
     """abs(x) — the number without its sign."""
     if not _is_number(value):
-        raise ExpressionError(f"abs() needs a number, not {_kind(value)}")
+        raise ExpressionError(gettext(
+            "abs() needs a number, not %(value)s") % {
+            "value": _kind(value)})
     return abs(value)
 
 
@@ -1201,12 +1373,16 @@ def _choose(values: tuple[Any, ...], function: str, pick: Callable[..., Any]) ->
     if len(values) == 1:
         values = tuple(run.items(values[0], f"{function}()"))
     if not values:
-        raise ExpressionError(f"{function}() of an empty list has no answer")
+        raise ExpressionError(gettext(
+            "%(function)s() of an empty list has no answer") % {
+            "function": function})
     run.measure(values)  # one budget for all the comparisons pick() will make
     try:
         return pick(values)
     except TypeError:
-        raise ExpressionError(f"{function}() cannot compare values of different kinds") \
+        raise ExpressionError(gettext(
+            "%(function)s() cannot compare values of different kinds") % {
+            "function": function}) \
             from None
 
 
@@ -1226,7 +1402,9 @@ def fn_sum(values: Any, /, start: Any = 0) -> Any:
     total = start
     for value in run.items(values, "sum()"):
         if not _is_number(value) and not isinstance(value, bool):
-            raise ExpressionError(f"sum() can only add numbers, not {_kind(value)}")
+            raise ExpressionError(gettext(
+                "sum() can only add numbers, not %(value)s") % {
+                "value": _kind(value)})
         total = run.arithmetic(ast.Add, total, value)
     return total
 
@@ -1247,11 +1425,11 @@ def fn_range(*bounds: Any) -> range:
     if not 1 <= len(bounds) <= 3 or not all(
         isinstance(b, int) and not isinstance(b, bool) for b in bounds
     ):
-        raise ExpressionError("range() takes one to three whole numbers")
+        raise ExpressionError(gettext("range() takes one to three whole numbers"))
     for bound in bounds:
         run.check_int(bound)
     if len(bounds) == 3 and bounds[2] == 0:
-        raise ExpressionError("range() step cannot be zero")
+        raise ExpressionError(gettext("range() step cannot be zero"))
     numbers = range(*bounds)
     # A loop takes one step per number, so a longer range could never finish. (len() of a
     # range past sys.maxsize raises OverflowError; the arithmetic below does not.)
@@ -1259,7 +1437,9 @@ def fn_range(*bounds: Any) -> range:
     count = max(0, (stop - start + step - (1 if step > 0 else -1)) // step)
     if count > run.limits.step_limit:
         raise ExpressionError(
-            f"range() of {count} numbers is too long (the limit is {run.limits.step_limit})"
+            gettext(
+                "range() of %(count)s numbers is too long (the limit is %(limit)s)") % {
+                "count": count, "limit": run.limits.step_limit}
         )
     return numbers
 
@@ -1272,7 +1452,9 @@ def fn_list(values: Any = (), /) -> list[Any]:
         result.append(value)
         if len(result) > run.limits.max_collection:
             raise ExpressionError(
-                f"The list would have more than {run.limits.max_collection} items"
+                gettext(
+                    "The list would have more than %(limit)s items") % {
+                    "limit": run.limits.max_collection}
             )
     return result
 
@@ -1284,13 +1466,14 @@ def fn_sorted(values: Any, /, *, reverse: bool = False) -> list[Any]:
     try:
         return sorted(items, reverse=bool(reverse))
     except TypeError:
-        raise ExpressionError("sorted() cannot compare values of different kinds") from None
+        raise ExpressionError(gettext(
+            "sorted() cannot compare values of different kinds")) from None
 
 
 def fn_enumerate(values: Any, /, start: int = 0) -> list[tuple[int, Any]]:
     """enumerate(list, start=0) — pairs (number, item): for i, line in enumerate(lines, 1)."""
     if not isinstance(start, int):
-        raise ExpressionError("enumerate() start must be a whole number")
+        raise ExpressionError(gettext("enumerate() start must be a whole number"))
     return list(enumerate(fn_list(values), start))
 
 
@@ -1310,7 +1493,9 @@ def fn_strip(text: Any, chars: Any = None, /) -> str | None:
     """strip(text, chars=spaces) — without spaces (or the given characters) at both ends."""
     value = _text_arg(text, "strip")
     if chars is not None and not isinstance(chars, str):
-        raise ExpressionError(f"strip() takes the characters to remove as text, not {_kind(chars)}")
+        raise ExpressionError(gettext(
+            "strip() takes the characters to remove as text, not %(chars)s") % {
+            "chars": _kind(chars)})
     return None if value is None else value.strip(chars)
 
 
@@ -1327,7 +1512,10 @@ def fn_replace(text: Any, old: Any, new: Any, /) -> str | None:
     size = len(value) + count * (len(new_text) - len(old_text))
     if size > limit:
         raise ExpressionError(
-            f"replace() would make text {size} characters long; the limit is {limit}"
+            gettext(
+                "replace() would make text %(size)s characters long; the limit is "
+                "%(limit)s") % {
+                "size": size, "limit": limit}
         )
     return value.replace(old_text, new_text)
 
@@ -1358,11 +1546,13 @@ def fn_split(text: Any, sep: Any = None, /) -> list[str]:
     if value is None:
         return []
     if sep is not None and (not isinstance(sep, str) or not sep):
-        raise ExpressionError("split() needs a non-empty text separator")
+        raise ExpressionError(gettext("split() needs a non-empty text separator"))
     cap = _current_run().limits.max_collection
     parts = value.split(sep, cap)  # at most cap + 1 parts, however long the text
     if len(parts) > cap:
-        raise ExpressionError(f"split() would make more than {cap} parts")
+        raise ExpressionError(gettext(
+            "split() would make more than %(limit)s parts") % {
+            "limit": cap})
     return parts
 
 
@@ -1371,8 +1561,10 @@ def _join_texts(sep: str, parts: list[str], function: str) -> str:
     size = sum(len(part) for part in parts) + len(sep) * max(len(parts) - 1, 0)
     if size > run.limits.max_string:
         raise ExpressionError(
-            f"{function}() would make text {size} characters long; "
-            f"the limit is {run.limits.max_string}"
+            gettext(
+                "%(function)s() would make text %(size)s characters long; the limit is "
+                "%(limit)s") % {
+                "function": function, "size": size, "limit": run.limits.max_string}
         )
     return sep.join(parts)
 
@@ -1381,7 +1573,9 @@ def fn_join(sep: Any, values: Any, /) -> str:
     """join(sep, list) — the items as text, with sep between them: join(", ", names).
     None items become empty text."""
     if not isinstance(sep, str):
-        raise ExpressionError(f"join() takes the separator first, as text, not {_kind(sep)}")
+        raise ExpressionError(gettext(
+            "join() takes the separator first, as text, not %(sep)s") % {
+            "sep": _kind(sep)})
     run = _current_run()
     parts = [_text(value, run) for value in run.items(values, "join()")]
     return _join_texts(sep, parts, "join")
@@ -1391,7 +1585,9 @@ def fn_concat(*parts: Any, sep: Any = "") -> str:
     """concat(a, b, ..., sep="") — the non-empty parts joined with sep:
     concat(city, street, house, sep=", "). None and empty text are skipped."""
     if not isinstance(sep, str):
-        raise ExpressionError(f"concat() sep must be text, not {_kind(sep)}")
+        raise ExpressionError(gettext(
+            "concat() sep must be text, not %(sep)s") % {
+            "sep": _kind(sep)})
     run = _current_run()
     texts = [_text(part, run) for part in parts if part is not None]
     return _join_texts(sep, [text for text in texts if text != ""], "concat")
@@ -1416,11 +1612,11 @@ def fn_substr(text: Any, start: Any, length: Any = None, /) -> str | None:
     from the end. None stays None."""
     value = _text_arg(text, "substr")
     if not isinstance(start, int) or (length is not None and not isinstance(length, int)):
-        raise ExpressionError("substr() takes whole numbers for start and length")
+        raise ExpressionError(gettext("substr() takes whole numbers for start and length"))
     if value is None:
         return None
     if length is not None and length < 0:
-        raise ExpressionError("substr() length cannot be negative")
+        raise ExpressionError(gettext("substr() length cannot be negative"))
     begin = start if start >= 0 else max(len(value) + start, 0)
     return value[begin:] if length is None else value[begin:begin + length]
 
@@ -1451,16 +1647,20 @@ def fn_date(value: Any, /) -> dt.datetime | dt.date | None:
     if value is None or isinstance(value, dt.date):
         return value
     if not isinstance(value, str):
-        raise ExpressionError(f"date() needs text, not {_kind(value)}")
+        raise ExpressionError(gettext("date() needs text, not %(value)s") % {"value": _kind(value)})
     text = value.strip()
     if not _DATE_TEXT.fullmatch(text):
         raise ExpressionError(
-            f"date() cannot read {_short(value)!r}; expected YYYY-MM-DD HH:MM:SS"
+            gettext(
+                "date() cannot read %(value)r; expected YYYY-MM-DD HH:MM:SS") % {
+                "value": _short(value)}
         )
     try:
         return dt.datetime.fromisoformat(text)
     except ValueError:
-        raise ExpressionError(f"date() cannot read {_short(value)!r}: no such date") from None
+        raise ExpressionError(gettext(
+            "date() cannot read %(value)r: no such date") % {
+            "value": _short(value)}) from None
 
 
 _DATE_PATTERN = re.compile(r"%[YmdHMS%]")
@@ -1471,11 +1671,11 @@ def fn_format_date(value: Any, pattern: Any = "%Y-%m-%d", /) -> str | None:
     %M %S (and %% for a percent sign): format_date(date(order.ordered_at), "%d.%m.%Y").
     None stays None."""
     if not isinstance(pattern, str) or len(pattern) > 200:
-        raise ExpressionError("format_date() needs a pattern of at most 200 characters")
+        raise ExpressionError(gettext("format_date() needs a pattern of at most 200 characters"))
     if "%" in _DATE_PATTERN.sub("", pattern):
-        raise ExpressionError(
-            "format_date() patterns may only use %Y %m %d %H %M %S and %%"
-        )
+        raise ExpressionError(gettext(
+            "format_date() patterns may only use %(patterns)s and %(percent)s") % {
+            "patterns": "%Y %m %d %H %M %S", "percent": "%%"})
     moment = fn_date(value)
     if moment is None:
         return None
@@ -1488,11 +1688,15 @@ def fn_custom_field(record: Any, uuid: Any, /) -> Any:
     """custom_field(order, uuid) — the value of the order's (or buyer's) custom field with
     that uuid, e.g. custom_field(order, "OR_1001"); None when it has none."""
     if not isinstance(uuid, str):
-        raise ExpressionError(f"custom_field() needs the field's uuid as text, not {_kind(uuid)}")
+        raise ExpressionError(gettext(
+            "custom_field() needs the field's uuid as text, not %(uuid)s") % {
+            "uuid": _kind(uuid)})
     if record is None:
         return None
     if not isinstance(record, dict):
-        raise ExpressionError(f"custom_field() needs an order or buyer, not {_kind(record)}")
+        raise ExpressionError(gettext(
+            "custom_field() needs an order or buyer, not %(record)s") % {
+            "record": _kind(record)})
     fields = dict.get(record, "custom_fields")
     if isinstance(fields, dict):  # some payloads key the values by uuid
         return _Run.entry(dict.get(fields, uuid), "The custom field")
@@ -1510,12 +1714,15 @@ def fn_lines_total(
     quantity over the lines; quantity=None sums the field alone. Missing values count as 0."""
     for key in (field, quantity):
         if key is not None and (not isinstance(key, str) or key.startswith("_")):
-            raise ExpressionError("lines_total() takes field names as text (not starting with _)")
+            raise ExpressionError(gettext(
+                "lines_total() takes field names as text (not starting with _)"))
     run = _current_run()
     total: Any = 0
     for line in run.items(lines, "lines_total()"):
         if not isinstance(line, dict):
-            raise ExpressionError(f"lines_total() needs a list of dicts, not of {_kind(line)}")
+            raise ExpressionError(gettext(
+                "lines_total() needs a list of dicts, not of %(line)s") % {
+                "line": _kind(line)})
         amount = dict.get(line, field)
         if quantity is not None:
             amount = run.arithmetic(ast.Mult, amount or 0, dict.get(line, quantity) or 0)
@@ -1571,32 +1778,36 @@ FUNCTIONS: dict[str, Callable[..., Any]] = dict(_SPECS)
 
 # --- compile-time checks -------------------------------------------------------------------
 _REFUSED: Mapping[type, str] = MappingProxyType({
-    ast.Import: "'import' is not allowed in mappings",
-    ast.ImportFrom: "'import' is not allowed in mappings",
-    ast.Lambda: "'lambda' is not allowed in mappings",
-    ast.FunctionDef: "Defining functions with 'def' is not allowed in mappings",
-    ast.AsyncFunctionDef: "Defining functions with 'def' is not allowed in mappings",
-    ast.ClassDef: "'class' is not allowed in mappings",
-    ast.While: "'while' loops are not allowed in mappings; use 'for' over a list or range()",
-    ast.NamedExpr: "The walrus operator ':=' is not allowed in mappings; assign on its own "
-                   "line in a script",
-    ast.Starred: "Unpacking with * is not allowed in mappings",
-    ast.Await: "'await' is not allowed in mappings",
-    ast.Yield: "'yield' is not allowed in mappings",
-    ast.YieldFrom: "'yield' is not allowed in mappings",
-    ast.Global: "'global' is not allowed in mappings",
-    ast.Nonlocal: "'nonlocal' is not allowed in mappings",
-    ast.Delete: "'del' is not allowed in mappings",
-    ast.Try: "'try' is not allowed in mappings",
-    ast.TryStar: "'try' is not allowed in mappings",
-    ast.Raise: "'raise' is not allowed in mappings",
-    ast.Return: "'return' is not allowed in mappings; a script's result is what it assigns",
-    ast.With: "'with' is not allowed in mappings",
-    ast.AsyncWith: "'with' is not allowed in mappings",
-    ast.AsyncFor: "'async for' is not allowed in mappings",
-    ast.Assert: "'assert' is not allowed in mappings",
-    ast.Match: "'match' is not allowed in mappings; use if/elif",
-    ast.AnnAssign: "Annotated assignments are not allowed in mappings; write x = value",
+    ast.Import: gettext_noop("'import' is not allowed in mappings"),
+    ast.ImportFrom: gettext_noop("'import' is not allowed in mappings"),
+    ast.Lambda: gettext_noop("'lambda' is not allowed in mappings"),
+    ast.FunctionDef: gettext_noop("Defining functions with 'def' is not allowed in mappings"),
+    ast.AsyncFunctionDef: gettext_noop(
+        "Defining functions with 'def' is not allowed in mappings"),
+    ast.ClassDef: gettext_noop("'class' is not allowed in mappings"),
+    ast.While: gettext_noop(
+        "'while' loops are not allowed in mappings; use 'for' over a list or range()"),
+    ast.NamedExpr: gettext_noop("The walrus operator ':=' is not allowed in mappings; assign on "
+                                "its own line in a script"),
+    ast.Starred: gettext_noop("Unpacking with * is not allowed in mappings"),
+    ast.Await: gettext_noop("'await' is not allowed in mappings"),
+    ast.Yield: gettext_noop("'yield' is not allowed in mappings"),
+    ast.YieldFrom: gettext_noop("'yield' is not allowed in mappings"),
+    ast.Global: gettext_noop("'global' is not allowed in mappings"),
+    ast.Nonlocal: gettext_noop("'nonlocal' is not allowed in mappings"),
+    ast.Delete: gettext_noop("'del' is not allowed in mappings"),
+    ast.Try: gettext_noop("'try' is not allowed in mappings"),
+    ast.TryStar: gettext_noop("'try' is not allowed in mappings"),
+    ast.Raise: gettext_noop("'raise' is not allowed in mappings"),
+    ast.Return: gettext_noop(
+        "'return' is not allowed in mappings; a script's result is what it assigns"),
+    ast.With: gettext_noop("'with' is not allowed in mappings"),
+    ast.AsyncWith: gettext_noop("'with' is not allowed in mappings"),
+    ast.AsyncFor: gettext_noop("'async for' is not allowed in mappings"),
+    ast.Assert: gettext_noop("'assert' is not allowed in mappings"),
+    ast.Match: gettext_noop("'match' is not allowed in mappings; use if/elif"),
+    ast.AnnAssign: gettext_noop(
+        "Annotated assignments are not allowed in mappings; write x = value"),
 })
 # Fixed number formats without a width (a width is how f"{x:>1000000000}" builds a gigabyte).
 _FORMAT_SPEC = re.compile(r"[+\- ]?[,_]?(\.\d{1,2})?[dfe%]?")
@@ -1605,24 +1816,33 @@ _CONTEXT_NODES = (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.bo
 
 def _parse(source: str, mode: str, limits: Limits) -> ast.AST:
     if not isinstance(source, str):
-        raise ExpressionError(f"The source must be text, not {_kind(source)}")
+        raise ExpressionError(gettext(
+            "The source must be text, not %(source)s") % {
+            "source": _kind(source)})
     if len(source) > MAX_SOURCE_LENGTH:
         raise ExpressionError(
-            f"The source is {len(source)} characters long; the limit is {MAX_SOURCE_LENGTH}"
+            gettext(
+                "The source is %(count)s characters long; the limit is "
+                "%(limit)s") % {
+                "count": len(source), "limit": MAX_SOURCE_LENGTH}
         )
     try:
         return ast.parse(source, mode=mode)
     except SyntaxError as exc:
         nested = "too many nested" in (exc.msg or "")
-        message = "The expression is nested too deeply" if nested else \
-            f"Syntax error: {exc.msg}"
+        message = gettext("The expression is nested too deeply") if nested else \
+            gettext("Syntax error: %(error)s") % {"error": exc.msg}
         raise ExpressionError(message, line=exc.lineno, column=exc.offset) from None
     except (RecursionError, MemoryError):
         raise ExpressionError(
-            f"The expression is nested too deeply (more than {limits.max_depth} levels)"
+            gettext(
+                "The expression is nested too deeply (more than %(limit)s levels)") % {
+                "limit": limits.max_depth}
         ) from None
     except ValueError as exc:  # NUL characters
-        raise ExpressionError(f"The source cannot be read: {exc}") from None
+        raise ExpressionError(gettext(
+            "The source cannot be read: %(error)s") % {
+            "error": exc}) from None
 
 
 def _check_depth(tree: ast.AST, limits: Limits, lines: tuple[str, ...]) -> None:
@@ -1632,7 +1852,9 @@ def _check_depth(tree: ast.AST, limits: Limits, lines: tuple[str, ...]) -> None:
         node, depth = stack.pop()
         if depth > limits.max_depth:
             error = ExpressionError(
-                f"The expression is nested too deeply (more than {limits.max_depth} levels)"
+                gettext(
+                    "The expression is nested too deeply (more than %(limit)s levels)") % {
+                    "limit": limits.max_depth}
             )
             _locate(error, node, lines)
             raise error
@@ -1666,14 +1888,14 @@ class _Checker:
 
     def statement(self, node: ast.stmt) -> None:
         if type(node) in _REFUSED:
-            self.fail(_REFUSED[type(node)], node)
+            self.fail(gettext(_REFUSED[type(node)]), node)
         if isinstance(node, ast.Assign):
             for target in node.targets:
                 self.target(target, allow_fields=True)
             self.expression(node.value, frozenset())
         elif isinstance(node, ast.AugAssign):
             if isinstance(node.target, ast.Tuple):
-                self.fail("Augmented assignment needs a single name or field", node)
+                self.fail(gettext("Augmented assignment needs a single name or field"), node)
             self.operator(node.op, node)
             self.target(node.target, allow_fields=True)
             if isinstance(node.target, ast.Name):
@@ -1685,7 +1907,7 @@ class _Checker:
             self.statements(node.orelse)
         elif isinstance(node, ast.For):
             if node.orelse:
-                self.fail("'for ... else' is not allowed in mappings", node.orelse[0])
+                self.fail(gettext("'for ... else' is not allowed in mappings"), node.orelse[0])
             self.target(node.target, allow_fields=False)
             self.expression(node.iter, frozenset())
             self.loops += 1
@@ -1694,60 +1916,75 @@ class _Checker:
         elif isinstance(node, (ast.Break, ast.Continue)):
             if not self.loops:
                 word = "break" if isinstance(node, ast.Break) else "continue"
-                self.fail(f"'{word}' is only allowed inside a for loop", node)
+                self.fail(gettext(
+                    "'%(word)s' is only allowed inside a for loop") % {
+                    "word": word}, node)
         elif isinstance(node, ast.Expr):
             self.expression(node.value, frozenset())  # names a refused construct first
             self.fail(
-                "A line that only computes a value does nothing; assign it, "
-                'e.g. doc["Поле"] = ...', node,
+                gettext("A line that only computes a value does nothing; assign it, "
+                'e.g. doc["Поле"] = ...'), node,
             )
         elif not isinstance(node, ast.Pass):
-            self.fail(f"'{type(node).__name__}' statements are not allowed in mappings", node)
+            self.fail(gettext(
+                "'%(value)s' statements are not allowed in mappings") % {
+                "value": type(node).__name__}, node)
 
     def target(self, node: ast.expr, *, allow_fields: bool) -> None:
         if isinstance(node, ast.Name):
             self.name_allowed(node.id, node)
             if node.id in _SPECS:
-                self.fail(f"'{node.id}' is a function; choose another variable name", node)
+                self.fail(gettext(
+                    "'%(id)s' is a function; choose another variable name") % {
+                    "id": node.id}, node)
             self.writes.add(node.id)
         elif isinstance(node, ast.Tuple):
             for element in node.elts:
                 if not isinstance(element, (ast.Name, ast.Tuple)):
-                    self.fail("Only names can be unpacked into: a, b = ...", element)
+                    self.fail(gettext("Only names can be unpacked into: a, b = ..."), element)
                 self.target(element, allow_fields=False)
         elif allow_fields and isinstance(node, ast.Attribute):
             self.attribute_allowed(node.attr, node)
             self.expression(node.value, frozenset())
         elif allow_fields and isinstance(node, ast.Subscript):
             if isinstance(node.slice, ast.Slice):
-                self.fail("Assigning to a slice is not allowed; assign one item at a time", node)
+                self.fail(gettext(
+                    "Assigning to a slice is not allowed; assign one item at a time"), node)
             self.check_Subscript(node, frozenset())
         else:
             self.fail(
-                "Only names, fields (doc.Поле, doc[\"Поле\"]) and list items can be assigned to"
-                if allow_fields else "A loop variable must be a name or names: for a, b in ...",
+                gettext("Only names, fields (doc.Поле, doc[\"Поле\"]) and list items can be "
+                        "assigned to")
+                if allow_fields else gettext("A loop variable must be a name or names: for a, "
+                                             "b in ..."),
                 node,
             )
 
     # -- expressions ------------------------------------------------------------------------
     def name_allowed(self, name: str, node: ast.AST) -> None:
         if name.startswith("_"):
-            self.fail(f"Names starting with _ are not allowed: '{name}'", node)
+            self.fail(gettext(
+                "Names starting with _ are not allowed: '%(name)s'") % {
+                "name": name}, node)
 
     def attribute_allowed(self, name: str, node: ast.AST) -> None:
         if name.startswith("_"):
-            self.fail(f"Fields starting with _ are not allowed: '.{name}'", node)
+            self.fail(gettext(
+                "Fields starting with _ are not allowed: '.%(name)s'") % {
+                "name": name}, node)
 
     def operator(self, op: ast.AST, node: ast.AST) -> None:
         if type(op) not in _BINARY:
-            self.fail("The @ operator is not allowed in mappings", node)
+            self.fail(gettext("The @ operator is not allowed in mappings"), node)
 
     def expression(self, node: ast.expr, bound: frozenset[str]) -> None:
         kind = type(node)
         if kind in _REFUSED:
-            self.fail(_REFUSED[kind], node)
+            self.fail(gettext(_REFUSED[kind]), node)
         if kind not in _EXPRESSIONS and kind is not ast.Slice:
-            self.fail(f"'{kind.__name__}' is not allowed in mappings", node)
+            self.fail(gettext(
+                "'%(kind)s' is not allowed in mappings") % {
+                "kind": kind.__name__}, node)
         handler = getattr(self, "check_" + kind.__name__, None)
         if handler is not None:
             handler(node, bound)
@@ -1759,18 +1996,22 @@ class _Checker:
     def check_Constant(self, node: ast.Constant, bound: frozenset[str]) -> None:
         value = node.value
         if isinstance(value, bytes):
-            self.fail("Bytes literals (b'...') are not allowed in mappings", node)
+            self.fail(gettext("Bytes literals (b'...') are not allowed in mappings"), node)
         if isinstance(value, complex):
-            self.fail("Complex numbers are not allowed in mappings", node)
+            self.fail(gettext("Complex numbers are not allowed in mappings"), node)
         if value is Ellipsis:
-            self.fail("'...' is not allowed in mappings", node)
+            self.fail(gettext("'...' is not allowed in mappings"), node)
         if isinstance(value, int) and value.bit_length() > self.limits.max_int_bits:
-            self.fail(f"The number is too big (more than {self.limits.max_int_bits} bits)", node)
+            self.fail(gettext(
+                "The number is too big (more than %(limit)s bits)") % {
+                "limit": self.limits.max_int_bits}, node)
 
     def check_Name(self, node: ast.Name, bound: frozenset[str]) -> None:
         self.name_allowed(node.id, node)
         if node.id in _SPECS:
-            self.fail(f"'{node.id}' is a function: call it, e.g. {node.id}(...)", node)
+            self.fail(gettext(
+                "'%(id)s' is a function: call it, e.g. %(id)s(...)") % {
+                "id": node.id}, node)
         if node.id not in bound:
             self.reads.add(node.id)
 
@@ -1782,7 +2023,9 @@ class _Checker:
         key = node.slice
         if isinstance(key, ast.Constant) and isinstance(key.value, str) \
                 and key.value.startswith("_"):
-            self.fail(f"Keys starting with _ are not allowed: {key.value!r}", key)
+            self.fail(gettext(
+                "Keys starting with _ are not allowed: %(key)r") % {
+                "key": key.value}, key)
         self.expression(node.value, bound)
         self.expression(key, bound)
 
@@ -1800,7 +2043,8 @@ class _Checker:
                 and (side.value is None or side.value is True or side.value is False)
                 for side in sides
             ):
-                self.fail("'is' only compares with None, True or False; use == instead", node)
+                self.fail(gettext(
+                    "'is' only compares with None, True or False; use == instead"), node)
         for operand in operands:
             self.expression(operand, bound)
 
@@ -1809,35 +2053,42 @@ class _Checker:
         if isinstance(func, ast.Attribute):
             self.attribute_allowed(func.attr, func)
             self.fail(
-                f"Method calls like .{func.attr}() are not allowed; call a function instead, "
-                f"e.g. upper(x) rather than x.upper()", node,
+                gettext(
+                    "Method calls like .%(attr)s() are not allowed; call a function "
+                    "instead, e.g. upper(x) rather than x.upper()") % {
+                    "attr": func.attr}, node,
             )
         if not isinstance(func, ast.Name):
-            self.fail("Only functions can be called, by their name, e.g. len(x)", node)
+            self.fail(gettext("Only functions can be called, by their name, e.g. len(x)"), node)
         name = func.id  # type: ignore[union-attr]
         self.name_allowed(name, func)
         if name not in _SPECS:
             if name in DENIED_NAMES:
                 self.fail(
-                    f"Calling {name}() is not allowed: Python built-ins are not available in "
-                    f"mappings", node,
+                    gettext(
+                        "Calling %(function)s() is not allowed: Python built-ins are not "
+                        "available in mappings") % {
+                        "function": name}, node,
                 )
             self.fail(
-                f"Unknown function {name}(); the functions are: {', '.join(sorted(_SPECS))}",
+                gettext(
+                    "Unknown function %(function)s(); the functions are: %(value)s") % {
+                    "function": name, "value": ', '.join(sorted(_SPECS))},
                 node,
             )
         for argument in node.args:
             if isinstance(argument, ast.Starred):
-                self.fail(_REFUSED[ast.Starred], argument)
+                self.fail(gettext(_REFUSED[ast.Starred]), argument)
         for keyword in node.keywords:
             if keyword.arg is None:
-                self.fail("Unpacking arguments with ** is not allowed in mappings", keyword)
+                self.fail(gettext(
+                    "Unpacking arguments with ** is not allowed in mappings"), keyword)
         try:
             _SIGNATURES[name].bind(
                 *node.args, **{keyword.arg: keyword.value for keyword in node.keywords}
             )
         except TypeError as exc:
-            self.fail(f"{name}(): {exc}", node)
+            self.fail(gettext("%(function)s(): %(error)s") % {"function": name, "error": exc}, node)
         for argument in node.args:
             self.expression(argument, bound)
         for keyword in node.keywords:
@@ -1846,7 +2097,7 @@ class _Checker:
     def check_Dict(self, node: ast.Dict, bound: frozenset[str]) -> None:
         for key, value in zip(node.keys, node.values, strict=True):
             if key is None:
-                self.fail("Unpacking a dict with ** is not allowed in mappings", value)
+                self.fail(gettext("Unpacking a dict with ** is not allowed in mappings"), value)
             self.expression(key, bound)  # type: ignore[arg-type]
             self.expression(value, bound)
 
@@ -1860,7 +2111,9 @@ class _Checker:
     ) -> None:
         if node.conversion in (ord("r"), ord("a")):
             self.fail(
-                f"!{chr(node.conversion)} is not allowed in f-strings; write {{x}} or {{x!s}}",
+                gettext(
+                    "!%(value)s is not allowed in f-strings; write {x} or {x!s}") % {
+                    "value": chr(node.conversion)},
                 node,
             )
         spec = node.format_spec
@@ -1868,8 +2121,8 @@ class _Checker:
             fixed = len(spec.values) == 1 and isinstance(spec.values[0], ast.Constant)
             if not fixed or not _FORMAT_SPEC.fullmatch(spec.values[0].value):  # type: ignore
                 self.fail(
-                    "This f-string format is not allowed: only fixed number formats such as "
-                    "{price:.2f} or {total:,.2f} (no width, no nested {})", node,
+                    gettext("This f-string format is not allowed: only fixed number formats "
+                            "such as {price:.2f} or {total:,.2f} (no width, no nested {})"), node,
                 )
         self.expression(node.value, bound)
 
@@ -1877,7 +2130,7 @@ class _Checker:
         inner = bound
         for generator in node.generators:
             if generator.is_async:
-                self.fail("'async for' is not allowed in mappings", node)
+                self.fail(gettext("'async for' is not allowed in mappings"), node)
             self.expression(generator.iter, inner)
             inner = inner | self.loop_names(generator.target)
             for condition in generator.ifs:
@@ -1894,14 +2147,16 @@ class _Checker:
         if isinstance(target, ast.Name):
             self.name_allowed(target.id, target)
             if target.id in _SPECS:
-                self.fail(f"'{target.id}' is a function; choose another variable name", target)
+                self.fail(gettext(
+                    "'%(id)s' is a function; choose another variable name") % {
+                    "id": target.id}, target)
             return frozenset({target.id})
         if isinstance(target, ast.Tuple):
             names: frozenset[str] = frozenset()
             for element in target.elts:
                 names |= self.loop_names(element)
             return names
-        self.fail("A loop variable must be a name or names: for a, b in ...", target)
+        self.fail(gettext("A loop variable must be a name or names: for a, b in ..."), target)
 
 
 def _lines(source: str) -> tuple[str, ...]:
@@ -1929,12 +2184,14 @@ def compile_expression(source: str, *, limits: Limits = DEFAULT_LIMITS) -> Expre
         if statements is None:
             raise syntax_error from None
         if not statements.body:  # type: ignore[attr-defined]
-            raise ExpressionError("The expression is empty") from None
+            raise ExpressionError(gettext("The expression is empty")) from None
         _check_depth(statements, limits, lines)
         checker = _Checker(lines, limits)
         checker.statements(statements.body)  # type: ignore[attr-defined]
         raise ExpressionError(
-            "This is a statement, not an expression; assignments and loops belong in a script",
+            gettext(
+                "This is a statement, not an expression; assignments and loops belong in "
+                "a script"),
             line=syntax_error.line, column=syntax_error.column,
         ) from None
     assert isinstance(tree, ast.Expression)

@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from accounts.services import keycrm_account_check
+from mappings.sandbox import ExpressionError, compile_expression
 from runs.services import run_start
 
 CATALOGUE = Path(django_settings.BASE_DIR) / "locale" / "uk" / "LC_MESSAGES"
@@ -237,3 +238,21 @@ def test_the_progress_page_gives_its_script_the_unit_in_the_page_language(
     assert "Хід виконання" in ukrainian
     assert 'data-seconds-unit="s"' in english
     assert "Progress" in english
+
+
+@pytest.mark.parametrize(("language", "expected"), [
+    ("uk", "Неможливо додати: текст і ціле число (рядок 1, стовпець 1)"),
+    ("en", "Cannot add text and a whole number (line 1, column 1)"),
+])
+def test_an_expression_error_is_told_in_the_active_language(language: str,
+                                                            expected: str) -> None:
+    """The sandbox builds its messages from parts (the operation, the kinds of values, the
+    place); each part is translated when the message is made."""
+    expression = compile_expression("order.number + 1")
+
+    with translation.override(language):
+        with pytest.raises(ExpressionError) as refused:
+            expression.evaluate({"order": {"number": "KC-1"}})
+        told = str(refused.value)
+
+    assert told == expected
