@@ -266,6 +266,19 @@ def _sb_order_check(base: Infobase, doc: dict) -> list[str]:
     return problems
 
 
+def _sb_receipt_check(base: Infobase, doc: dict) -> list[str]:
+    paid = float(doc.get("ПолученоНаличными") or 0) + sum(
+        float(r.get("Сумма") or 0) for r in doc.get("ОплатаПлатежнымиКартами") or [])
+    if round(paid, 2) < round(float(doc.get("СуммаДокумента") or 0), 2):
+        return [f"Сума оплати ({_money(paid)}) менша за суму чека "
+                f"({_money(float(doc.get('СуммаДокумента') or 0))})"]
+    return []
+
+
+def _sb_receipt_before_write(base: Infobase, doc: dict, is_new: bool) -> None:
+    _sb_totals(base, doc)
+
+
 _SB_GOODS_COLUMNS = ("Номенклатура_Key", "Количество", "ЕдиницаИзмерения", "Цена",
                      "СтавкаНДС_Key")
 _SB_MONEY = ("ВалютаДокумента_Key", "Курс", "Кратность", "НалогообложениеНДС")
@@ -331,6 +344,13 @@ _RULES: dict[tuple[str, str], Rule] = {
         section="РасшифровкаПлатежа", columns=("СуммаРасчетов", "СуммаПлатежа"),
         rows_when=("ВидОперации", "ОтПокупателя"),
     ),
+    # A retail receipt: the register, the retail unit and its goods; the money it took must
+    # equal the receipt (cash received + card rows). No register movements are emulated.
+    ("small_business", "Document_ЧекККМ"): Rule(
+        header=("Организация_Key", "КассаККМ_Key", "СтруктурнаяЕдиница_Key", *_SB_MONEY),
+        section="Запасы", columns=_SB_GOODS_COLUMNS, positive=("Количество",),
+        custom=_sb_receipt_check,
+    ),
     ("accounting", "Document_РеализацияТоваровУслуг"): Rule(
         header=("Организация_Key", "Контрагент_Key", "ДоговорКонтрагента_Key", "Склад_Key",
                 "ВалютаДокумента_Key"),
@@ -369,6 +389,7 @@ _BEFORE_WRITE: dict[tuple[str, str], Callable[[Infobase, dict, bool], None]] = {
     ("small_business", "Document_РасходнаяНакладная"): _sb_invoice_before_write,
     ("small_business", "Document_ПриходнаяНакладная"): _sb_invoice_before_write,
     ("small_business", "Document_СчетНаОплату"): _sb_invoice_before_write,
+    ("small_business", "Document_ЧекККМ"): _sb_receipt_before_write,
     ("accounting", "Document_РеализацияТоваровУслуг"): _acc_totals,
     ("accounting", "Document_СчетНаОплатуПокупателю"): _acc_totals,
     ("accounting", "Document_ВозвратТоваровОтПокупателя"): _acc_totals,

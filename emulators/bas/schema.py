@@ -363,6 +363,39 @@ def _sb_payment(name: str, prefix: str, account: Attr, *extra: Attr) -> EntityDe
     )
 
 
+def _sb_retail_receipt() -> EntityDef:
+    """Document_ЧекККМ: a retail sale punched on a fiscal register (УНФ names; bas-odata.md
+    does not list it, so the fiscal attributes — НомерЧекаККМ as text for ПРРО fiscal codes,
+    СсылкаНаЧек — are inferred and configurable in the portal)."""
+    return EntityDef(
+        "Document_ЧекККМ", "document", number_prefix="ЧК00-", realtime_posting=True,
+        attrs=(
+            R("Организация", "Catalog_Организации"),
+            R("КассаККМ", "Catalog_КассыККМ"),
+            R("СтруктурнаяЕдиница", "Catalog_СтруктурныеЕдиницы"),
+            *_SB_DOC_MONEY,
+            E("Статус", "Пробит", "Архивный", "Отложен"),
+            S("НомерЧекаККМ"),
+            S("СсылкаНаЧек"),
+            N("ПолученоНаличными"),
+            C("ДокументОснование", "Document_ЗаказПокупателя", "Document_СчетНаОплату",
+              "Document_РасходнаяНакладная"),
+            N("СуммаДокумента"),
+            S("Комментарий"),
+            R("Ответственный", "Catalog_Сотрудники"),
+        ),
+        tabular=(
+            TabularSection("Запасы", _sb_goods_columns()),
+            TabularSection("ОплатаПлатежнымиКартами", (
+                S("ВидПлатежнойКарты"),
+                S("НомерПлатежнойКарты"),
+                N("Сумма"),
+                S("СсылочныйНомер"),
+            )),
+        ),
+    )
+
+
 def _small_business() -> Configuration:
     catalogs = [
         EntityDef("Catalog_Контрагенты", "catalog", hierarchical=True, attrs=(
@@ -459,6 +492,13 @@ def _small_business() -> Configuration:
         EntityDef("Catalog_Кассы", "catalog",
                   attrs=(R("ВалютаДенежныхСредств", "Catalog_Валюты"),),
                   required=("Description",)),
+        # The fiscal register (РРО / ПРРО) a retail receipt is punched on.
+        EntityDef("Catalog_КассыККМ", "catalog", attrs=(
+            R("Организация", "Catalog_Организации"),
+            R("СтруктурнаяЕдиница", "Catalog_СтруктурныеЕдиницы"),
+            R("ВалютаДенежныхСредств", "Catalog_Валюты"),
+            S("РегистрационныйНомер"),
+        ), required=("Description",)),
         EntityDef("Catalog_ВидыКонтактнойИнформации", "catalog", hierarchical=True, attrs=(
             E("Тип", *CONTACT_KINDS),
         ), predefined=(
@@ -555,6 +595,7 @@ def _small_business() -> Configuration:
                     R("БанковскийСчет", "Catalog_БанковскиеСчета"), S("НазначениеПлатежа")),
         _sb_payment("Document_ПоступлениеВКассу", "ПК00-", R("Касса", "Catalog_Кассы"),
                     S("ПринятоОт"), S("Основание")),
+        _sb_retail_receipt(),
     ]
     stock_dims = (
         R("Организация", "Catalog_Организации"),
