@@ -141,6 +141,26 @@ class Workers:
                 worker.process.wait()
 
 
+LONG_ENV = "RELIABILITY_LONG"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # Seen only when pytest starts from tests/reliability (a conftest's options are read at
+    # start-up); from anywhere else use the environment variable.
+    parser.addoption("--long", action="store_true", default=False,
+                     help="run the long reliability variant (about ten minutes); the same as "
+                          f"{LONG_ENV}=1")
+
+
+@pytest.fixture
+def long_run(request: pytest.FixtureRequest) -> None:
+    """Skips the test unless the long variant was asked for."""
+    asked = request.config.getoption("--long", default=False) or os.environ.get(LONG_ENV) == "1"
+    if not asked:
+        pytest.skip(f"the long reliability variant runs about ten minutes: set {LONG_ENV}=1 "
+                    "(or pass --long to pytest tests/reliability)")
+
+
 @pytest.fixture
 def workers(tmp_path: Path):
     pool = Workers(tmp_path)
