@@ -29,10 +29,19 @@ class PaymentRouteAdmin(admin.ModelAdmin):
 
 @admin.register(FollowupSettings)
 class FollowupSettingsAdmin(admin.ModelAdmin):
-    list_display = ("account", "payments_to_bas", "payments_from_bas")
+    list_display = ("account", "payments_to_bas", "payments_from_bas", "fiscal_target")
     list_select_related = ("account",)
     autocomplete_fields = ("account",)
     actions = ("check_bas_payments_now",)
+    fieldsets = (
+        (None, {"fields": ("account", "payments_to_bas", "payments_from_bas")}),
+        (_("Fiscal receipts"), {"fields": ("fiscal_target",)}),
+        (_("Fiscal data in the payment document"), {"fields": (
+            "fiscal_number_attribute", "fiscal_date_attribute", "fiscal_link_attribute")}),
+        (_("Retail receipt (BAS Small Business: Document_ЧекККМ)"), {"fields": (
+            "receipt_cash_register_ref", "receipt_store_ref", "receipt_number_attribute",
+            "receipt_date_attribute", "receipt_link_attribute", "post_receipts")}),
+    )
 
     @admin.action(description=_("Check BAS payments now"))
     def check_bas_payments_now(self, request: HttpRequest,

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -63,6 +64,21 @@ class PaymentRoute(models.Model):
         return f"{method} → {self.get_kind_display()}"
 
 
+class FiscalTarget(models.TextChoices):
+    PAYMENT_DOCUMENT = "payment", _("Attributes of the payment document")
+    RETAIL_RECEIPT = "retail_receipt", _("A retail receipt document (BAS Small Business)")
+
+
+# The retail receipt document of each BAS configuration that has one. BAS Бухгалтерія has
+# none: its retail sales are a daily report (Document_ОтчетОРозничныхПродажах), not one
+# document per fiscal receipt, so the receipt target is refused there.
+RETAIL_RECEIPT_SETS: dict[str, str] = {"small_business": "Document_ЧекККМ"}
+
+
+def retail_receipt_set(configuration: str) -> str | None:
+    return RETAIL_RECEIPT_SETS.get(configuration)
+
+
 class FollowupSettings(models.Model):
     """Which payment flows run for an account, and where fiscal receipt data goes."""
 
@@ -86,6 +102,34 @@ class FollowupSettings(models.Model):
     fiscal_link_attribute = models.CharField(
         _("attribute for the fiscal receipt link"), max_length=150, blank=True,
         help_text=_("A text attribute, e.g. Основание (cash) or НазначениеПлатежа (bank)."))
+    # Where fiscal receipt data goes lives here, next to the payment-document attributes: it is
+    # one choice per account (KeyCRM fiscalises through one integration per account), and the
+    # fiscal register is the shop's, not a payment method's.
+    fiscal_target = models.CharField(
+        _("fiscal receipt data goes to"), max_length=16, choices=FiscalTarget.choices,
+        default=FiscalTarget.PAYMENT_DOCUMENT,
+        help_text=_("Retail receipt: each paid KeyCRM payment that KeyCRM fiscalised becomes a "
+                    "posted retail receipt (Document_ЧекККМ) based on the order, carrying the "
+                    "receipt number, date and link. Not available in BAS Accounting, which has "
+                    "no retail receipt document."))
+    receipt_number_attribute = models.CharField(
+        _("receipt attribute for the fiscal number"), max_length=150, blank=True,
+        default="НомерЧекаККМ", help_text=_("A text attribute of Document_ЧекККМ."))
+    receipt_date_attribute = models.CharField(
+        _("receipt attribute for the fiscal date"), max_length=150, blank=True,
+        default="Date", help_text=_("Date: the receipt's own date becomes the fiscal date."))
+    receipt_link_attribute = models.CharField(
+        _("receipt attribute for the fiscal link"), max_length=150, blank=True,
+        default="СсылкаНаЧек", help_text=_("A text attribute; empty: not written."))
+    receipt_cash_register_ref = models.UUIDField(
+        _("fiscal cash register"), null=True, blank=True,
+        help_text=_("Ref_Key of the cash register (Catalog_КассыККМ) the receipts are punched "
+                    "on; required for retail receipts."))
+    receipt_store_ref = models.UUIDField(
+        _("retail unit"), null=True, blank=True,
+        help_text=_("Ref_Key of the retail structural unit (Catalog_СтруктурныеЕдиницы) the "
+                    "goods leave; empty: the order's reserve warehouse."))
+    post_receipts = models.BooleanField(_("post retail receipts"), default=True)
 
     class Meta:
         verbose_name = _("payment settings")
@@ -94,11 +138,26 @@ class FollowupSettings(models.Model):
     def __str__(self) -> str:
         return str(self.account)
 
+    def clean(self) -> None:
+        if self.fiscal_target != FiscalTarget.RETAIL_RECEIPT or self.account_id is None:
+            return
+        connection = self.account.bas_connection
+        if connection is None or retail_receipt_set(connection.configuration) is None:
+            name = connection.get_configuration_display() if connection else _("no BAS base")
+            raise ValidationError({"fiscal_target": _(
+                "Retail receipts are not available for %(conf)s: that configuration has no "
+                "retail receipt document. Write fiscal data to the payment document instead.")
+                % {"conf": name}})
+        if self.receipt_cash_register_ref is None:
+            raise ValidationError({"receipt_cash_register_ref": _(
+                "Choose the fiscal cash register the retail receipts are punched on.")})
+
 
 class DocumentActionKind(models.TextChoices):
     PAYMENT = "payment", _("Incoming payment into BAS")
     PAYMENT_CANCEL = "payment_cancel", _("Payment cancelled")
     FISCAL = "fiscal", _("Fiscal receipt data")
+    RETAIL_RECEIPT = "retail_receipt", _("Retail receipt into BAS")
     PAYMENT_TO_KEYCRM = "payment_to_keycrm", _("BAS payment into KeyCRM")
     SHIP = "ship", _("Sales invoice on shipment")
     CLOSE = "close", _("Order closed on cancellation")

@@ -1,6 +1,6 @@
 """What follows an order's BAS document, run right after ``order_to_bas`` ended DONE (the
-worker still holds the order's lock): its payments into BAS and the documents its status
-calls for.
+worker still holds the order's lock): its payments into BAS, its fiscal receipts as retail
+receipts (where the account sends them there) and the documents its status calls for.
 
 Nothing runs unless the account switched it on. Every follow-up is idempotent (see
 ``documents.services``), so re-processing a record repeats only what had not finished. The
@@ -15,12 +15,13 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from documents.models import ActionOutcome, DocumentRule
+from documents.models import ActionOutcome, DocumentRule, FiscalTarget
 from documents.services import FollowupContext, StepResult, followup_settings
 from integration.keycrm.client import KeyCrmError
 from integration.pipelines.documents_by_status import documents_by_status
 from integration.pipelines.order_to_bas import Clients
 from integration.pipelines.payments_to_bas import payments_to_bas
+from integration.pipelines.retail_receipts import retail_receipts_to_bas
 from mappings.models import Correspondence, KeyCrmDirectory
 from staging.models import InboundRecord, RecordSource, RecordState
 from staging.services.queue import Outcome
@@ -31,8 +32,10 @@ def order_followups(*, record: InboundRecord, clients: Clients, outcome: Outcome
     account = record.account
     settings = followup_settings(account)
     payments_on = settings is not None and settings.payments_to_bas
+    receipts_on = settings is not None and \
+        settings.fiscal_target == FiscalTarget.RETAIL_RECEIPT
     rules_on = DocumentRule.objects.filter(account=account, enabled=True).exists()
-    if not (payments_on or rules_on) or record.keycrm_order_id is None:
+    if not (payments_on or receipts_on or rules_on) or record.keycrm_order_id is None:
         return outcome
     link = Correspondence.objects.filter(account=account, directory=KeyCrmDirectory.ORDER,
                                          keycrm_id=record.keycrm_order_id).first()
@@ -50,6 +53,8 @@ def order_followups(*, record: InboundRecord, clients: Clients, outcome: Outcome
     results: list[StepResult] = []
     if payments_on:
         results += payments_to_bas(ctx=ctx)
+    if receipts_on:
+        results += retail_receipts_to_bas(ctx=ctx)
     if rules_on:
         results += documents_by_status(ctx=ctx)
     return _merged(outcome, results)

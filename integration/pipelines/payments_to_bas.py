@@ -22,6 +22,7 @@ from documents.models import (
     ActionOutcome,
     DocumentAction,
     DocumentActionKind,
+    FiscalTarget,
     PaymentKind,
     PaymentRoute,
 )
@@ -140,7 +141,7 @@ def _write_payment(ctx: FollowupContext, payment: dict[str, Any], row: DocumentA
     fiscal = _fiscal_values(ctx, payment)
     if fiscal and not found:  # written with the document: no separate update later
         action_note(account=ctx.account, order_id=ctx.order_id,
-                    key=_fiscal_key(payment_id, fiscal), action=DocumentActionKind.FISCAL,
+                    key=fiscal_key(payment_id, fiscal), action=DocumentActionKind.FISCAL,
                     trigger=_("fiscal receipt of payment #%(id)s") % {"id": payment_id},
                     outcome=ActionOutcome.DONE,
                     reason=_("written with the payment document to %(attrs)s") % {
@@ -273,21 +274,33 @@ def _first(data: dict[str, Any], keys: tuple[str, ...]) -> str:
     return next((str(data[k]) for k in keys if data.get(k) not in (None, "")), "")
 
 
-def _fiscal_values(ctx: FollowupContext, payment: dict[str, Any]) -> dict[str, Any]:
-    settings = ctx.settings
-    receipt = fiscal_receipt(payment)
-    if settings is None or receipt is None:
-        return {}
+def fiscal_attribute_values(bas: BasClient, receipt: dict[str, str], *, number: str, date: str,
+                            link: str) -> dict[str, Any]:
+    """The receipt's number, date and link under the chosen attribute names (an empty name,
+    or an empty value, is not written)."""
     values: dict[str, Any] = {}
-    if settings.fiscal_number_attribute and receipt["number"]:
-        values[settings.fiscal_number_attribute] = receipt["number"]
-    if settings.fiscal_date_attribute and receipt["date"]:
+    if number and receipt["number"]:
+        values[number] = receipt["number"]
+    if date and receipt["date"]:
         moment = parse_keycrm_datetime(receipt["date"])
         if moment is not None:
-            values[settings.fiscal_date_attribute] = ctx.bas.to_bas_datetime(moment)
-    if settings.fiscal_link_attribute and receipt["link"]:
-        values[settings.fiscal_link_attribute] = receipt["link"]
+            values[date] = bas.to_bas_datetime(moment)
+    if link and receipt["link"]:
+        values[link] = receipt["link"]
     return values
+
+
+def _fiscal_values(ctx: FollowupContext, payment: dict[str, Any]) -> dict[str, Any]:
+    """Fiscal attributes for the payment document; none when the account sends fiscal data
+    to retail receipts instead (``retail_receipts``)."""
+    settings = ctx.settings
+    receipt = fiscal_receipt(payment)
+    if settings is None or receipt is None or \
+            settings.fiscal_target != FiscalTarget.PAYMENT_DOCUMENT:
+        return {}
+    return fiscal_attribute_values(
+        ctx.bas, receipt, number=settings.fiscal_number_attribute,
+        date=settings.fiscal_date_attribute, link=settings.fiscal_link_attribute)
 
 
 def _fiscal_update(ctx: FollowupContext, payment: dict[str, Any],
@@ -297,15 +310,15 @@ def _fiscal_update(ctx: FollowupContext, payment: dict[str, Any],
     if not values:
         return None
     return action_run(
-        ctx=ctx, key=_fiscal_key(payment["id"], values), action=DocumentActionKind.FISCAL,
+        ctx=ctx, key=fiscal_key(payment["id"], values), action=DocumentActionKind.FISCAL,
         trigger=_("fiscal receipt of payment #%(id)s") % {"id": payment["id"]},
         work=lambda row: _patch_fiscal(ctx.bas, link, values))
 
 
-def _fiscal_key(payment_id: int | str, values: dict[str, Any]) -> str:
+def fiscal_key(payment_id: int | str, values: dict[str, Any], prefix: str = "fiscal") -> str:
     """One occasion per payment and receipt content: a corrected receipt is written again."""
     digest = hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]  # noqa: S324 - a name
-    return f"fiscal:{payment_id}:{digest}"
+    return f"{prefix}:{payment_id}:{digest}"
 
 
 def _patch_fiscal(bas: BasClient, link: Correspondence, values: dict[str, Any]) -> Done:
