@@ -82,7 +82,7 @@ class BasConnectionForm(forms.ModelForm):
         return super().save(commit)
 
 
-@admin.action(description=_("Sync KeyCRM directories"))
+@admin.action(description=_("Sync KeyCRM directories"), permissions=["change"])
 def sync_directories_action(modeladmin: admin.ModelAdmin, request: HttpRequest,
                             queryset: QuerySet[KeyCrmAccount]) -> HttpResponse:
     """Refresh the selected accounts' directory mirrors in the background (a big catalogue is
@@ -115,7 +115,9 @@ class CheckConnectionMixin:
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     run_check: Callable[[object], CheckResult]  # each admin class says which service it calls
 
-    @admin.action(description=_("Check connection"))
+    # The same right as the change page's "Check connection" button: the check stores its
+    # outcome on the row.
+    @admin.action(description=_("Check connection"), permissions=["change"])
     def check_connection(self, request: HttpRequest, queryset) -> None:
         for obj in queryset:
             _report(self, request, obj, self.run_check(obj))
@@ -202,7 +204,7 @@ class KeyCrmAccountAdmin(CheckConnectionMixin, admin.ModelAdmin):
               "automation trigger “Send webhook” (method POST)."),
         )
 
-    @admin.action(description=_("Rotate webhook token"))
+    @admin.action(description=_("Rotate webhook token"), permissions=["change"])
     def rotate_webhook_token(self, request: HttpRequest, queryset) -> None:
         for account in queryset:
             keycrm_account_rotate_webhook_token(account=account)

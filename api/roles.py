@@ -4,8 +4,10 @@
   the exchange log, the outbox, polling, runs), re-processes records and sends outbox messages
   again; changes no connection and no mapping.
 * **configurator** — everything the operator may, plus adding, changing and deleting KeyCRM
-  accounts, BAS connections and every mapping, and changing polling, backfills and the
-  settings rows of the other loops (stock push, catalogue, BAS changes).
+  accounts, BAS connections and every mapping (payment routes and document rules included),
+  changing polling, backfills and the settings rows of the other loops (stock push,
+  catalogue, BAS changes, payments), and running those loops for real from the admin; the
+  operator may start only their dry runs.
 
 A staff user in neither group (and not a superuser) sees nothing: the API refuses and the
 admin shows no page. Groups are rebuilt from this definition after every ``migrate`` (the
@@ -42,6 +44,12 @@ OPERATOR_EXTRA = (
 CONFIGURATOR_EXTRA = (
     "staging.add_pollcursor", "staging.change_pollcursor",
     "staging.add_backfilljob", "staging.change_backfilljob",
+    # Mappings that live in the documents app: payment-method correspondence and the rules
+    # of which status makes which document.
+    "documents.add_paymentroute", "documents.change_paymentroute",
+    "documents.delete_paymentroute",
+    "documents.add_documentrule", "documents.change_documentrule",
+    "documents.delete_documentrule",
 )
 
 

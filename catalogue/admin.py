@@ -63,6 +63,10 @@ def _action(flow: CatalogueFlow, *, dry_run: bool) -> Callable[..., Any]:
     verb = _("Dry run") if dry_run else _("Run now")
     action.__name__ = f"{'dry_run' if dry_run else 'run'}_{flow.value}"
     action.short_description = f"{verb}: {flow.label}"  # type: ignore[attr-defined]
+    # As the stock push's: a dry run changes nothing, so whoever sees the settings may start
+    # one; a real run writes to BAS or KeyCRM and needs the right to change them.
+    allowed = ("view",) if dry_run else ("change",)
+    action.allowed_permissions = allowed  # type: ignore[attr-defined]
     return action
 
 

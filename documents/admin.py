@@ -43,7 +43,7 @@ class FollowupSettingsAdmin(admin.ModelAdmin):
             "receipt_date_attribute", "receipt_link_attribute", "post_receipts")}),
     )
 
-    @admin.action(description=_("Check BAS payments now"))
+    @admin.action(description=_("Check BAS payments now"), permissions=["change"])
     def check_bas_payments_now(self, request: HttpRequest,
                                queryset: QuerySet[FollowupSettings]) -> HttpResponse | None:
         chosen = list(queryset.select_related("account"))

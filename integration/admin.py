@@ -38,7 +38,7 @@ class BasChangesSettingsAdmin(admin.ModelAdmin):
     def short_error(self, row: BasChangesSettings) -> str:
         return row.last_error[:80]
 
-    @admin.action(description=_("Check BAS for changes now"))
+    @admin.action(description=_("Check BAS for changes now"), permissions=["change"])
     def run_now(self, request: HttpRequest,
                 queryset: QuerySet[BasChangesSettings]) -> HttpResponseRedirect | None:
         runs = []

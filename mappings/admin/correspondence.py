@@ -99,6 +99,9 @@ class ConfigurationImportForm(forms.Form):
         return upload
 
 
+EXPORT_PERMISSION = "api.export_configuration"
+
+
 def _may_import(request: HttpRequest, *, replace: bool) -> bool:
     # The import writes every kind of row, so it needs the rights to add and change all of
     # them (and to delete, when replacing), not only the register's.
@@ -133,6 +136,8 @@ class StatusCorrespondenceForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        if not self.fields:
+            return  # the read-only page of someone who may only look: no field to prepare
         statuses = DirectoryEntry.objects.filter(directory=KeyCrmDirectory.ORDER_STATUS,
                                                  is_active=True).select_related("account")
         if statuses:
@@ -181,11 +186,14 @@ class CorrespondenceAdmin(ImportExportModelAdmin):
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
         extra_context = {**(extra_context or {}),
-                         "may_transfer_configuration": self.has_change_permission(request)}
+                         "may_export_configuration": request.user.has_perm(EXPORT_PERMISSION),
+                         "may_import_configuration": self.has_change_permission(request)}
         return super().changelist_view(request, extra_context)
 
     def export_configuration_view(self, request: HttpRequest) -> HttpResponse:
-        if not self.has_change_permission(request):
+        # Reading the configuration is the operator's right too, as in the API
+        # (GET /api/v1/configuration/); the export holds no secret.
+        if not request.user.has_perm(EXPORT_PERMISSION):
             raise PermissionDenied
         text = configuration_dumps(configuration_export())
         stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
