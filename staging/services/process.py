@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from django.conf import settings
 from django.db import connection
 from django.utils.translation import gettext
 
 from accounts.crypto import SecretUnreadable
+from accounts.models import KeyCrmAccount
 from integration.bas.client import BasClient
 from integration.keycrm.client import KeyCrmClient
 from integration.pipelines.order_followups import order_followups
@@ -96,16 +98,48 @@ def _process(record: InboundRecord) -> Outcome:
         return Outcome(RecordState.WAITING, gettext("The account has no BAS connection."),
                        "configuration")
     try:
-        clients = Clients(
-            keycrm=KeyCrmClient.for_account(account, observer=exchange_store),
-            bas=BasClient.for_connection(account.bas_connection, observer=exchange_store))
+        clients = _clients_for(account)
     except SecretUnreadable as exc:
         return Outcome(RecordState.WAITING, str(exc), "configuration")
-    try:
-        with exchanges_for(record.pk):
-            outcome = order_to_bas(record=record, clients=clients, worker=record.claimed_by)
-            if outcome.state == RecordState.DONE:  # payments and documents by status follow
-                outcome = order_followups(record=record, clients=clients, outcome=outcome)
-            return outcome
-    finally:
+    with exchanges_for(record.pk):
+        outcome = order_to_bas(record=record, clients=clients, worker=record.claimed_by)
+        if outcome.state == RecordState.DONE:  # payments and documents by status follow
+            outcome = order_followups(record=record, clients=clients, outcome=outcome)
+        return outcome
+
+
+# A worker process keeps one pair of clients per account between records: their connections
+# stay open (no new TCP connection and client set-up per order) and the rate budget's slots
+# are checked once. A change of the account's or the connection's address, secrets or limit
+# makes new clients. One record at a time per process (Celery prefork, staging_worker), so
+# clients are never shared between threads. Clients idle for a while are made anew rather than
+# trusting connections a server may have closed meanwhile.
+CLIENTS_IDLE_SECONDS = 30.0
+_clients: dict[int, tuple[tuple, Clients, float]] = {}
+
+
+def _clients_for(account: KeyCrmAccount) -> Clients:
+    connection = account.bas_connection
+    identity = (account.api_base_url, account.api_key_encrypted, account.requests_per_minute,
+                connection.pk, connection.publication_url, connection.username,
+                connection.password_encrypted, connection.server_timezone)
+    now = time.monotonic()
+    cached = _clients.pop(account.pk, None)
+    if cached is not None:
+        kept_identity, kept, last_used = cached
+        if kept_identity == identity and now - last_used < CLIENTS_IDLE_SECONDS:
+            _clients[account.pk] = (identity, kept, now)
+            return kept
+        kept.close()
+    clients = Clients(
+        keycrm=KeyCrmClient.for_account(account, observer=exchange_store),
+        bas=BasClient.for_connection(connection, observer=exchange_store))
+    _clients[account.pk] = (identity, clients, now)
+    return clients
+
+
+def clients_forget() -> None:
+    """Close the kept clients (a worker shutting down, tests)."""
+    while _clients:
+        _account_id, (_identity, clients, _used) = _clients.popitem()
         clients.close()
