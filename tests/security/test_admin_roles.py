@@ -224,10 +224,16 @@ def print_table(request: pytest.FixtureRequest) -> Iterator[None]:
     if not TABLE:
         return
     width = max(len(page) for page in TABLE)
-    lines = ["", f"{'admin page':<{width}}  " + "  ".join(f"{r:>12}" for r in ROLES)]
-    for page, cells in TABLE.items():
-        lines.append(f"{page:<{width}}  "
-                     + "  ".join(f"{cells.get(r, '-'):>12}" for r in ROLES))
+    # The pages first, then the action lists (long cells), each block aligned on its own.
+    blocks = ([p for p in TABLE if not p.endswith(" actions")],
+              [p for p in TABLE if p.endswith(" actions")])
+    lines = []
+    for pages in blocks:
+        columns = {r: max([len(r)] + [len(TABLE[p].get(r, "-")) for p in pages]) for r in ROLES}
+        lines += ["", f"{'admin page':<{width}}  "
+                  + "  ".join(f"{r:<{columns[r]}}" for r in ROLES)]
+        lines += [f"{page:<{width}}  " + "  ".join(
+            f"{TABLE[page].get(r, '-'):<{columns[r]}}" for r in ROLES) for page in pages]
     capture = request.config.pluginmanager.getplugin("capturemanager")
     with capture.global_and_fixture_disabled():
         print("\n".join(lines), flush=True)
