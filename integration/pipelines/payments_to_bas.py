@@ -132,6 +132,10 @@ def _write_payment(ctx: FollowupContext, payment: dict[str, Any], row: DocumentA
         body = _payment_body(ctx, payment, route, entity_set)
         document, how = ctx.bas.create(entity_set, body, verify_filter=verify), _("created")
     ref, number = document["Ref_Key"], document.get("Number") or ""
+    if route.post_documents:
+        ctx.bas.post_document(entity_set, ref)
+    # Linked only once posted: a posting that failed leaves no link, so the next attempt
+    # finds the document by its marker and posts it, instead of only patching it.
     correspondence_set(
         account=ctx.account, directory=KeyCrmDirectory.PAYMENT, keycrm_id=payment_id,
         bas_entity_set=entity_set, bas_ref=ref,
@@ -147,8 +151,6 @@ def _write_payment(ctx: FollowupContext, payment: dict[str, Any], row: DocumentA
                     reason=_("written with the payment document to %(attrs)s") % {
                         "attrs": ", ".join(fiscal)},
                     document_set=entity_set, document_ref=ref, document_number=number)
-    if route.post_documents:
-        ctx.bas.post_document(entity_set, ref)
     return Done(ActionOutcome.DONE, _("%(set)s %(number)s %(how)s%(posted)s for %(amount)s") % {
         "set": entity_set, "number": number, "how": how,
         "posted": _(", posted") if route.post_documents else "",

@@ -9,6 +9,7 @@ import pytest
 
 from documents.models import DocumentAction
 from integration.keycrm.client import KeyCrmClient
+from mappings.models import Correspondence, KeyCrmDirectory
 from staging.services.queue import records_requeue
 from tests.documents.helpers import PAYMENT_EVENT, set_up_followups, webhook, work
 
@@ -147,3 +148,28 @@ def test_a_payment_method_without_correspondence_waits_and_says_why(client, shop
     assert bas.objects("sb", BANK) == bas.objects("sb", CASH) == []
     action = DocumentAction.objects.get(action="payment")
     assert action.outcome == "waiting"
+
+
+def test_a_payment_whose_posting_failed_is_posted_on_the_retry(client, shop, sb, keycrm, bas):
+    _ref, methods = sb
+    order_id = shop.order(keycrm, status="Підтверджено", payments=[
+        {"amount": 400, "payment_method_id": methods["card"], "status": "paid"}])
+    [payment_id] = [p["id"] for p in keycrm.store.orders[order_id]["payments"]]
+    # BAS refuses the payment's posting once (the document itself was written).
+    bas.set_faults(error_count=1, error_status=500, only_methods=["POST"],
+                   path_contains=f"{BANK}(")
+    webhook(client, shop.account, keycrm, order_id)
+    [record] = work()
+    assert record.state == "retry", record.message
+    assert _one(bas, BANK)["Posted"] is False
+    assert not Correspondence.objects.filter(directory=KeyCrmDirectory.PAYMENT,
+                                             keycrm_id=payment_id).exists()
+
+    bas.set_faults()
+    records_requeue(records=[record], who="test")
+    [again] = work()
+    assert again.state == "done", again.message
+    bank = _one(bas, BANK)  # still one document: found by its marker, then posted
+    assert bank["Posted"] is True
+    assert str(Correspondence.objects.get(directory=KeyCrmDirectory.PAYMENT,
+                                          keycrm_id=payment_id).bas_ref) == bank["Ref_Key"]
