@@ -40,9 +40,11 @@ def _queue(shop: Shop, keycrm, order_ids: list[int]) -> list[int]:
     return ids
 
 
-def _run_workers(count: int, *, env: dict[str, str], logs: Path, tag: str) -> list:
+def _run_workers(count: int, *, env: dict[str, str], logs: Path, tag: str,
+                 profile: Path | None = None) -> list:
+    extra = ["--profile", str(profile)] if profile else []
     children = [Child(manage("staging_worker", "--name", f"{tag}-w{i}", "--idle-seconds",
-                             str(IDLE_SECONDS)), log=logs / f"{tag}-w{i}.log", env=env)
+                             str(IDLE_SECONDS), *extra), log=logs / f"{tag}-w{i}.log", env=env)
                 for i in range(count)]
     return [child.wait() for child in children]
 
@@ -54,12 +56,14 @@ def idle_worker_cpu(*, env: dict[str, str], logs: Path) -> float:
 
 
 def processing_phase(*, label: str, shop: Shop, keycrm, bas, buyers: list[int], workers: int,
-                     env: dict[str, str], logs: Path, idle_cpu: float, tag: str = "") -> Phase:
+                     env: dict[str, str], logs: Path, idle_cpu: float, tag: str = "",
+                     profile: Path | None = None) -> Phase:
     order_ids = shop.orders(keycrm, buyers, tag=tag)
     record_ids = _queue(shop, keycrm, order_ids)
     keycrm.clear_log()
     bas.clear_log()
-    finished = _run_workers(workers, env=env, logs=logs, tag=label.replace(" ", "-"))
+    finished = _run_workers(workers, env=env, logs=logs, tag=label.replace(" ", "-"),
+                            profile=profile)
     records = InboundRecord.objects.filter(pk__in=record_ids)
     done = records.filter(state=RecordState.DONE).count()
     span = Attempt.objects.filter(record_id__in=record_ids).aggregate(

@@ -18,6 +18,7 @@ from bench.backfill import backfill_measure  # noqa: E402
 from bench.env import Database  # noqa: E402
 from bench.latency import latency_measure  # noqa: E402
 from bench.processing import idle_worker_cpu, processing_phase  # noqa: E402
+from bench.profile import cpu_layers, sql_statements  # noqa: E402
 from bench.receiving import receiving_measure  # noqa: E402
 from bench.shop import shop_create, webhook_bytes  # noqa: E402
 from emulators.bas import BasEmulator  # noqa: E402
@@ -108,6 +109,17 @@ def _processing(*, env, logs, sizes, shop, keycrm, bas, **_) -> list[Row]:
          "1 (the webhook row has no products: one GET of the order)",
          _verdict(one.keycrm_calls <= 1.0, "more than one GET")),
     ]
+    # Where the CPU goes: the same work once more, in one worker profiled on CPU time.
+    profile = logs / "processing-worker.prof"
+    profiled = processing_phase(label="known profiled", shop=shop, keycrm=keycrm, bas=bas,
+                                buyers=buyers, workers=1, env=env, logs=logs, idle_cpu=idle,
+                                profile=profile)
+    rows.append(("Processing", "SQL statements per order (profiled worker)",
+                 f"{sql_statements(profile) / profiled.orders:.1f}", "—", "—"))
+    for layer, share in cpu_layers(profile)[:6]:
+        rows.append(("Processing", f"CPU by layer (profiled worker): {layer}",
+                     f"{share * 100:.0f} % ≈ {share * one.cpu_ms_per_order:.1f} ms/order",
+                     "—", "—"))
     return rows
 
 

@@ -4,6 +4,7 @@ them apart."""
 
 from __future__ import annotations
 
+import cProfile
 import os
 import socket
 import time
@@ -24,8 +25,23 @@ class Command(BaseCommand):
         parser.add_argument("--idle-seconds", type=float, default=3.0,
                             help="stop after this long with nothing due")
         parser.add_argument("--name", default=f"worker@{socket.gethostname()}:{os.getpid()}")
+        parser.add_argument("--profile", metavar="FILE",
+                            help="write a CPU-time profile (cProfile, pstats format) to FILE "
+                                 "when the worker stops: where its processor time goes")
 
-    def handle(self, *args, forever: bool, idle_seconds: float, name: str, **options) -> None:
+    def handle(self, *args, profile: str | None = None, **options) -> None:
+        if not profile:
+            self._work(**options)
+            return
+        profiler = cProfile.Profile(time.process_time)  # CPU time: waiting for I/O is free
+        profiler.enable()
+        try:
+            self._work(**options)
+        finally:
+            profiler.disable()
+            profiler.dump_stats(profile)
+
+    def _work(self, *, forever: bool, idle_seconds: float, name: str, **_options) -> None:
         idle_since = time.monotonic()
         processed = sent = 0
         while True:
