@@ -18,6 +18,9 @@ from staging.tasks import enqueue_record
 
 logger = logging.getLogger(__name__)
 
+# Where config/urls.py mounts the view; staging.middleware.WebhookShortcut looks for it.
+WEBHOOK_PREFIX = "/hooks/keycrm/"
+
 
 @csrf_exempt  # KeyCRM cannot send a CSRF token; the URL's token authenticates the caller
 @require_POST
