@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import traceback
 from pathlib import Path
 
@@ -62,11 +63,18 @@ def _receiving(*, db, env, logs, sizes, shop, keycrm, **_) -> list[Row]:
     r = receiving_measure(db=db, env=env, logs=logs, account=shop.account, template=template,
                           count=sizes["receiving"], concurrency=sizes["concurrency"])
     ratio = r.ratio * 100
+    cores = os.cpu_count() or 1
     return [
         ("Receiving", f"webhooks/s, HTTP → committed row ({r.webhooks} webhooks of "
-         f"{r.body_bytes} B, {r.concurrency} connections)", f"{r.per_second:,.0f}/s",
-         "≥ 1,000/s", _verdict(r.per_second >= 1000, "see notes")),
+         f"{r.body_bytes} B, {r.concurrency} keep-alive connections, gunicorn {r.server})",
+         f"{r.per_second:,.0f}/s", "≥ 1,000/s", _verdict(r.per_second >= 1000, "see notes")),
         ("Receiving", "latency p50 / p99", f"{r.p50_ms:.1f} / {r.p99_ms:.1f} ms", "—", "—"),
+        ("Receiving", "CPU per webhook: portal (gunicorn) / PostgreSQL / Redis / load generator",
+         " / ".join(f"{r.cpu_ms[k]:.2f}" for k in ("portal", "postgres", "redis", "generator"))
+         + f" ms = {sum(r.cpu_ms.values()):.2f} ms",
+         # 1,000 webhooks a second on N cores leave N ms of CPU for each, whoever spends it.
+         f"≤ {cores} ms in all (1,000/s on {cores} cores)",
+         _verdict(sum(r.cpu_ms.values()) <= cores, "see notes")),
         ("Receiving", "bare psycopg INSERT+COMMIT loop, same rows", f"{r.bare_per_second:,.0f}/s",
          "the database's commit rate", "—"),
         ("Receiving", "portal ÷ bare", f"{ratio:.0f} %", "≥ 50 %",

@@ -45,10 +45,10 @@ class Command(BaseCommand):
             children.update(self._demo(host, port, demo_keycrm_port, demo_bas_port,
                                        demo_order_every))
         commands = {
-            "web": [os.path.join(bin_dir, "gunicorn"), "config.wsgi:application",
-                    "--bind", f"{host}:{port}", "--workers", str(web_workers),
-                    "--access-logfile", "-",
-                    "--logger-class", "config.logfilters.GunicornLogger"],
+            # Worker class, threads and the masked access log: config/gunicorn.py.
+            "web": [os.path.join(bin_dir, "gunicorn"), "--config", "python:config.gunicorn",
+                    "config.wsgi:application", "--bind", f"{host}:{port}",
+                    "--workers", str(web_workers)],
             "worker": [sys.executable, "-m", "celery", "-A", "config", "worker",
                        "--loglevel", "INFO", "--concurrency", str(concurrency),
                        "--hostname", "portal@%h"],
