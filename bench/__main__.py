@@ -79,12 +79,17 @@ def render(rows: list[tuple[str, str, str, str, str]], *, quick: bool, elapsed: 
 
 NOTES = """## How each figure is measured
 
-- **Receiving**: gunicorn (`config.wsgi`, 3 sync workers, as `docker-compose.yml`) on a
-  throwaway PostgreSQL database, Celery's broker in Redis; a load generator of keep-alive
-  HTTP/1.1 clients in threads posts distinct KeyCRM webhooks; a request counts when its 200
-  answer (sent after the row is committed) arrives. The bare loop is one psycopg connection
-  doing `INSERT` + `COMMIT` of the same bodies into a copy of the staging table
-  (`LIKE staging_inboundrecord INCLUDING ALL`: same indexes and constraints).
+- **Receiving**: gunicorn with production's configuration (`config/gunicorn.py`: threaded
+  workers, access log on) on a throwaway PostgreSQL database, Celery's broker in Redis; two
+  load-generator processes (`bench/loadgen.py`: plain sockets, keep-alive HTTP/1.1, one thread
+  per connection) post distinct KeyCRM webhooks; a request counts when its 200 answer (sent
+  after the row is committed and its record published to Celery) arrives. CPU per webhook is
+  each process's user+system time from `/proc/<pid>/stat` across the measured load: gunicorn's
+  master and workers, the PostgreSQL backends of the bench database, Redis (shared with other
+  users of the server), and the generators' own time. Everything runs on the same cores, so
+  the sum bounds the rate. The bare loop is one psycopg connection doing `INSERT` + `COMMIT`
+  of the same bodies into a copy of the staging table (`LIKE staging_inboundrecord INCLUDING
+  ALL`: same indexes and constraints).
 - **Processing**: records queued in the database, then `manage.py staging_worker` processes
   (1 or 2) run until idle against the emulators (real HTTP servers, no added latency). Orders
   per second span the first claim to the last finished attempt. CPU is the workers' user+system
