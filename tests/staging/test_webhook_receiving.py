@@ -13,6 +13,7 @@ import pytest
 from celery.signals import before_task_publish
 from django.db import connection
 from django.urls import reverse
+from django.utils import translation
 
 from accounts.models import KeyCrmAccount
 from accounts.services import keycrm_account_rotate_webhook_token
@@ -156,6 +157,20 @@ def test_other_methods_and_addresses_under_the_prefix_take_the_usual_way(client,
     assert client.post("/hooks/keycrm/", data="{}",
                        content_type="application/json").status_code == 404
     assert not InboundRecord.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_request_chooses_the_language_of_a_stored_reason(client, shop):
+    """Not a language an earlier request left active in the same thread."""
+    unknown = json.dumps({"event": "order.deleted", "context": {"id": 15}})
+    translation.activate("uk")
+    english = _post(client, shop.account.webhook_token, unknown, HTTP_ACCEPT_LANGUAGE="en")
+    ukrainian = _post(client, shop.account.webhook_token, unknown, HTTP_ACCEPT_LANGUAGE="uk")
+
+    messages = {r.pk: r.message for r in InboundRecord.objects.all()}
+    assert messages[english.json()["record"]].startswith("event “order.deleted” is not one")
+    assert not messages[ukrainian.json()["record"]].startswith("event ")
+    assert "order.deleted" in messages[ukrainian.json()["record"]]
 
 
 def test_storable_replaces_what_a_database_refuses_and_keeps_the_rest():
