@@ -169,8 +169,8 @@ def _insert(fields: dict[str, Any], *, state: str, message: str) -> InboundRecor
     """One INSERT. Inside a caller's transaction (polling stores a page at a time) it runs in a
     savepoint, so a duplicate key leaves that transaction usable. Outside one (the webhook
     view) the connection is in autocommit: the INSERT is its own transaction, committed in the
-    same round trip to the database, and a duplicate key leaves nothing behind either. Both
-    ways the row is durable when this returns without an error."""
+    same round trip to the database, so the row is durable when this returns, and a duplicate
+    key leaves nothing behind either."""
     if transaction.get_connection().in_atomic_block:
         with transaction.atomic():
             return InboundRecord.objects.create(**fields, state=state, message=message)
