@@ -47,9 +47,20 @@ def main(argv: list[str] | None = None) -> int:
     text = render(rows, quick=args.quick, elapsed=elapsed)
     print(text)
     if args.output != "-":
-        Path(args.output).write_text(text)
+        Path(args.output).write_text(text + _hand_written(Path(args.output)))
         print(f"written to {args.output}")
     return 0
+
+
+# The explanations of shortfalls are written by a person after reading a run; a new run keeps
+# them (under this heading) for that person to bring up to date.
+HAND_WRITTEN = "## Where this run falls short"
+
+
+def _hand_written(path: Path) -> str:
+    old = path.read_text() if path.exists() else ""
+    start = old.find(HAND_WRITTEN)
+    return "\n" + old[start:] if start >= 0 else ""
 
 
 QUICK = {"receiving": 2000, "concurrency": 16, "processing_new": 20, "processing_known": 40,
@@ -94,7 +105,9 @@ NOTES = """## How each figure is measured
   (1 or 2) run until idle against the emulators (real HTTP servers, no added latency). Orders
   per second span the first claim to the last finished attempt. CPU is the workers' user+system
   time from `wait4`, minus an idle worker's start-up and idle time, divided by the orders.
-  Calls are counted in the emulators' request logs.
+  Calls are counted in the emulators' request logs. The known-counterparty work is then run
+  once more in one worker with `--profile` (cProfile on CPU time): the SQL statements it sent
+  and the share of its CPU spent in each layer (`bench/profile.py`).
 - **Latency**: gunicorn + a Celery worker (prefork, concurrency 6, Redis broker); webhooks
   at a steady rate; latency runs from sending the webhook to the end of BAS's answer to the
   document's `/Post`, with 50 ms added to every BAS request.
