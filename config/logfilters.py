@@ -47,7 +47,14 @@ def _gunicorn_logger_class() -> type:
     from gunicorn.glogging import Logger
 
     class MaskedAccessLogger(Logger):
-        """Gunicorn's access log, with the webhook token masked in the request line."""
+        """Gunicorn's logs with the webhook token masked: the access log's request line, and
+        the error log ("Error handling request /hooks/keycrm/<token>/" on a crash or a
+        worker timeout), which does not pass through Django's logging."""
+
+        def setup(self, cfg):
+            super().setup(cfg)
+            self.error_log.addFilter(MaskWebhookTokens())
+            self.access_log.addFilter(MaskWebhookTokens())
 
         def atoms(self, resp, req, environ, request_time):
             atoms = super().atoms(resp, req, environ, request_time)
