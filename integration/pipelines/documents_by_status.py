@@ -18,7 +18,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from documents.models import ActionOutcome, DocumentActionKind, DocumentRule
+from documents.models import ActionOutcome, DocumentAction, DocumentActionKind, DocumentRule
 from documents.services import Done, FollowupContext, FollowupProblem, StepResult, action_run
 from integration.bas import literals
 from integration.bas.client import BasClient
@@ -56,7 +56,7 @@ def documents_by_status(*, ctx: FollowupContext) -> list[StepResult]:
             continue
         results.append(action_run(
             ctx=ctx, key=f"{action}:{ctx.order_id}:{occasion}", action=action, trigger=trigger,
-            work=lambda row, w=work, r=rule: w(ctx, r)))
+            work=lambda row, w=work, r=rule: w(ctx, r, row)))
     return [r for r in results if r is not None]
 
 
@@ -76,7 +76,7 @@ def shipped_invoice(ctx: FollowupContext) -> dict[str, Any] | None:
     return {**found, "_set": invoice_set} if found else None
 
 
-def _ship(ctx: FollowupContext, rule: DocumentRule) -> Done:
+def _ship(ctx: FollowupContext, rule: DocumentRule, row: DocumentAction) -> Done:
     invoice_set = _invoice_set(ctx)
     if ctx.order_set == invoice_set:
         return Done(ActionOutcome.SKIPPED, _("The order's BAS document is itself the sales "
@@ -84,10 +84,9 @@ def _ship(ctx: FollowupContext, rule: DocumentRule) -> Done:
                     % {"set": invoice_set}, invoice_set, ctx.order_ref)
     existing = based_on(ctx.bas, invoice_set, ctx.order_set, ctx.order_ref)
     if existing:
-        return Done(ActionOutcome.SKIPPED, _("A sales invoice based on the order already "
-                                             "exists: %(number)s") % {
-            "number": existing.get("Number", "")}, invoice_set, existing["Ref_Key"],
-            existing.get("Number") or "")
+        return _existing(ctx.bas, invoice_set, existing, rule, _(
+            "A sales invoice based on the order already exists: %(number)s") % {
+            "number": existing.get("Number", "")})
     source = ctx.document()
     body = fill_based_on(ctx.bas, source=source, source_set=ctx.order_set, target_set=invoice_set)
     _set_basis(body, ctx.order_set, ctx.order_ref)
@@ -113,7 +112,7 @@ def _return_set(ctx: FollowupContext) -> str | None:
     return {SMALL_BUSINESS: SB_RETURN, ACCOUNTING: ACC_RETURN}.get(ctx.configuration)
 
 
-def _return(ctx: FollowupContext, rule: DocumentRule) -> Done:
+def _return(ctx: FollowupContext, rule: DocumentRule, row: DocumentAction) -> Done:
     return_set = _return_set(ctx)
     if return_set is None:
         raise FollowupProblem(_("Returns are not supported for the %(conf)s configuration "
@@ -125,10 +124,9 @@ def _return(ctx: FollowupContext, rule: DocumentRule) -> Done:
     invoice_set, invoice_ref = invoice["_set"], invoice["Ref_Key"]
     existing = based_on(ctx.bas, return_set, invoice_set, invoice_ref)
     if existing:
-        return Done(ActionOutcome.SKIPPED, _("A return based on the sales invoice already "
-                                             "exists: %(number)s") % {
-            "number": existing.get("Number", "")}, return_set, existing["Ref_Key"],
-            existing.get("Number") or "")
+        return _existing(ctx.bas, return_set, existing, rule, _(
+            "A return based on the sales invoice already exists: %(number)s") % {
+            "number": existing.get("Number", "")})
     source = ctx.bas.get(invoice_set, invoice_ref)
     body = fill_based_on(ctx.bas, source=source, source_set=invoice_set, target_set=return_set)
     _set_basis(body, invoice_set, invoice_ref)
@@ -146,7 +144,7 @@ def _return(ctx: FollowupContext, rule: DocumentRule) -> Done:
 
 
 # --- cancellation: close the order -------------------------------------------------------------
-def _close(ctx: FollowupContext, rule: DocumentRule) -> Done:
+def _close(ctx: FollowupContext, rule: DocumentRule, row: DocumentAction) -> Done:
     properties = _properties(ctx.bas, ctx.order_set)
     document = ctx.document()
     if "ВариантЗавершения" in properties:  # BAS Small Business
@@ -156,16 +154,17 @@ def _close(ctx: FollowupContext, rule: DocumentRule) -> Done:
         completed = _completed_state(ctx.bas)
         if document.get("СостояниеЗаказа") == completed and \
                 document.get("ВариантЗавершения") == CANCELLED_VARIANT:
-            return Done(ActionOutcome.SKIPPED, _("The order is already closed as cancelled."),
-                        ctx.order_set, ctx.order_ref, document.get("Number") or "")
+            return _existing(ctx.bas, ctx.order_set, document, rule,
+                             _("The order is already closed as cancelled."),
+                             repost=row.attempts > 1)
         change = {"СостояниеЗаказа": completed,
                   "СостояниеЗаказа_Type": f"StandardODATA.{ORDER_STATES}",
                   "ВариантЗавершения": CANCELLED_VARIANT,
                   "ПричинаОтмены_Key": str(rule.cancel_reason_ref)}
     elif "Статус" in properties:  # BAS ERP / UT / KUP
         if document.get("Статус") == "Закрыт":
-            return Done(ActionOutcome.SKIPPED, _("The order is already closed."),
-                        ctx.order_set, ctx.order_ref, document.get("Number") or "")
+            return _existing(ctx.bas, ctx.order_set, document, rule,
+                             _("The order is already closed."), repost=row.attempts > 1)
         change = {"Статус": "Закрыт"}
     else:
         return Done(ActionOutcome.SKIPPED, _("%(set)s is not an order that can be closed (BAS "
@@ -178,6 +177,21 @@ def _close(ctx: FollowupContext, rule: DocumentRule) -> Done:
         "set": ctx.order_set, "number": document.get("Number", ""),
         "posted": _(" and re-posted") if rule.post_documents else ""},
         ctx.order_set, ctx.order_ref, document.get("Number") or "")
+
+
+def _existing(bas: BasClient, entity_set: str, document: dict[str, Any], rule: DocumentRule,
+              reason: str, *, repost: bool = False) -> Done:
+    """A document an earlier attempt (or a person) already wrote: nothing to create, but a
+    posting that failed after the write is done now, or it would never happen — the retry
+    finds the document and would otherwise end as "not needed". ``repost``: post even when
+    BAS says it is posted (an order closed by an earlier attempt of this occasion stays
+    posted with the movements from before the close until it is posted again)."""
+    ref, number = document["Ref_Key"], document.get("Number") or ""
+    if not rule.post_documents or (document.get("Posted") and not repost):
+        return Done(ActionOutcome.SKIPPED, reason, entity_set, ref, number)
+    bas.post_document(entity_set, ref)
+    return Done(ActionOutcome.DONE, _("%(reason)s; it was not posted, now posted") % {
+        "reason": reason}, entity_set, ref, number)
 
 
 def _completed_state(bas: BasClient) -> str:
