@@ -192,6 +192,16 @@ class _Writer:
         states = states_by_key(account=self.account, kind=GROUP)
         tree = GroupTree(self.bas, entity_set=self.nomenclature)
         refs: dict[int, str] = {}
+        try:
+            self._write_groups(categories, states, tree, refs)
+        finally:
+            # A BAS error or the time limit mid-way must not lose the groups already made.
+            self._flush()
+        return refs
+
+    def _write_groups(self, categories: dict[int, dict[str, Any]],
+                      states: dict[str, CatalogueState], tree: GroupTree,
+                      refs: dict[int, str]) -> None:
         for category in _parents_first(categories):
             ident = int(category["id"])
             parent = refs.get(int(category.get("parent_id") or 0), literals.EMPTY_REF)
@@ -218,19 +228,22 @@ class _Writer:
             self._remember(GROUP, {"key": str(ident), "bas_ref": ref, "fingerprint": digest},
                            Link(KeyCrmDirectory.CATEGORY, ident, self.nomenclature, ref, None,
                                 name))
-        self._flush()
-        return refs
 
     # --- items and characteristics ---------------------------------------------------------
     def items(self, elements: list[_Element], progress: Progress) -> None:
         states = {**states_by_key(account=self.account, kind=ITEM),
                   **{f"c|{k}": s for k, s in
                      states_by_key(account=self.account, kind=CHARACTERISTIC).items()}}
-        for element in elements:
-            state_key = element.key if element.kind == ITEM else f"c|{element.key}"
-            self._write(element, states.get(state_key))
-            progress(add=1)
-        self._flush()
+        try:
+            for element in elements:
+                state_key = element.key if element.kind == ITEM else f"c|{element.key}"
+                self._write(element, states.get(state_key))
+                progress(add=1)
+        finally:
+            # Items already created in BAS must be remembered even when a BAS error or the
+            # time limit stops the run: one without an article cannot be found again, and the
+            # next run would create it twice.
+            self._flush()
 
     def _write(self, element: _Element, state: CatalogueState | None) -> None:
         body = dict(element.body)

@@ -7,6 +7,7 @@ from collections import Counter
 import pytest
 
 from catalogue.models import OfferMode
+from integration.bas.client import BasError
 from integration.pipelines.catalog_to_bas import CatalogueConfigError, catalog_to_bas
 from mappings.models import Correspondence, KeyCrmDirectory
 from tests.catalogue.conftest import bas_for, bas_writes, seed_keycrm_tree
@@ -170,3 +171,29 @@ def test_missing_defaults_stop_before_any_write(keycrm, bas, sb_settings, client
     with pytest.raises(CatalogueConfigError, match="unit"):
         _run(sb_settings.account, sb_settings, keycrm_client)
     assert bas_writes(bas, "sb") == 0
+
+
+@pytest.mark.django_db
+def test_a_bas_failure_mid_run_keeps_what_was_created_and_a_rerun_creates_nothing_twice(
+        keycrm, bas, sb_settings, clients) -> None:
+    keycrm_client, _ = clients
+    seed_keycrm_tree(keycrm, products=100)  # 100 items without an article + 300 characteristics
+    done = 0
+
+    def break_bas_at_150(**kwargs: int) -> None:
+        nonlocal done
+        done += kwargs.get("add", 0)
+        if done == 150:  # the next create fails: BAS never repeats a POST blind
+            bas.set_faults(error_count=1, only_methods=["POST"])
+
+    with pytest.raises(BasError):
+        _run(sb_settings.account, sb_settings, keycrm_client, progress=break_bas_at_150)
+    assert bas_writes(bas, "sb") == 20 + 150 + 1
+
+    again = _run(sb_settings.account, sb_settings, keycrm_client)
+
+    items = [o for o in bas.objects("sb", NOMENCLATURE) if not o["IsFolder"]
+             and o["Description"].startswith("Товар")]
+    assert sorted(Counter(o["Description"] for o in items).values()) == [1] * 100
+    assert len(bas.objects("sb", CHARACTERISTICS)) == 300
+    assert (again.created, again.unchanged) == (400 - 150, 20 + 150)
