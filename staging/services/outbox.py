@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -94,16 +94,17 @@ def outbox_put(*, account: KeyCrmAccount | int, kind: str, key: str, payload: di
         OutboxMessage.objects.filter(account_id=account_id, key=key,
                                      state=OutboxState.RETRY).update(
             state=OutboxState.SUPERSEDED, message=gettext("replaced by a newer message"))
-        updated = OutboxMessage.objects.filter(
-            account_id=account_id, key=key, state=OutboxState.QUEUED,
-        ).update(kind=kind, payload=payload, cause=cause[:500], not_before=None,
-                 updated_at=timezone.now())
-        if updated:
-            message = OutboxMessage.objects.get(account_id=account_id, key=key,
-                                                state=OutboxState.QUEUED)
-        else:
-            message = OutboxMessage.objects.create(account_id=account_id, kind=kind, key=key,
-                                                   payload=payload, cause=cause[:500])
+        message = _queued_replaced(account_id, key, kind, payload, cause)
+        if message is None:
+            try:
+                with transaction.atomic():  # another writer may queue the same key meanwhile
+                    message = OutboxMessage.objects.create(
+                        account_id=account_id, kind=kind, key=key, payload=payload,
+                        cause=cause[:500])
+            except IntegrityError:
+                message = _queued_replaced(account_id, key, kind, payload, cause)
+                if message is None:
+                    raise
     if enqueue:
         from staging.tasks import enqueue_outbox_message  # the task module imports services
 
@@ -111,21 +112,38 @@ def outbox_put(*, account: KeyCrmAccount | int, kind: str, key: str, payload: di
     return message
 
 
+def _queued_replaced(account_id: int, key: str, kind: str, payload: dict[str, Any],
+                     cause: str) -> OutboxMessage | None:
+    """The queued message about ``key``, now carrying this payload; None when there is none."""
+    updated = OutboxMessage.objects.filter(
+        account_id=account_id, key=key, state=OutboxState.QUEUED,
+    ).update(kind=kind, payload=payload, cause=cause[:500], not_before=None,
+             updated_at=timezone.now())
+    if not updated:
+        return None
+    return OutboxMessage.objects.get(account_id=account_id, key=key, state=OutboxState.QUEUED)
+
+
 def outbox_requeue(*, messages: QuerySet[OutboxMessage] | Iterable[OutboxMessage],
                    who: str) -> tuple[int, int]:
     """Send messages again (an operator's "Send again"). A message being sent, superseded, or
-    with a newer message queued for the same key is skipped. Returns (queued, skipped)."""
+    with a newer message about the same key is skipped: that one carries a later state, and
+    sending this one again would write an older state over it. Returns (queued, skipped)."""
     ids = [m.pk for m in messages]
     queued = 0
     for message in OutboxMessage.objects.filter(pk__in=ids).exclude(
             state__in=(OutboxState.SENDING, OutboxState.SUPERSEDED, OutboxState.QUEUED)):
         with transaction.atomic():
-            if OutboxMessage.objects.filter(account_id=message.account_id, key=message.key,
-                                            state=OutboxState.QUEUED).exists():
+            same_key = OutboxMessage.objects.filter(account_id=message.account_id,
+                                                    key=message.key)
+            if same_key.filter(state=OutboxState.QUEUED).exists() or same_key.filter(
+                    pk__gt=message.pk).exclude(state=OutboxState.SUPERSEDED).exists():
                 continue
+            # The attempts are kept: a sender that creates something searches KeyCRM first on
+            # any attempt after the first, and this message may have reached KeyCRM before.
             queued += OutboxMessage.objects.filter(pk=message.pk).exclude(
                 state__in=(OutboxState.SENDING, OutboxState.SUPERSEDED),
-            ).update(state=OutboxState.QUEUED, not_before=None, attempts=0,
+            ).update(state=OutboxState.QUEUED, not_before=None,
                      message=gettext("queued again by %(who)s at %(time)s") % {
                          "who": who, "time": f"{timezone.now():%Y-%m-%d %H:%M}"})
     return queued, len(ids) - queued
@@ -167,14 +185,13 @@ def outbox_sweep(*, stale_after: float | None = None) -> int:
 
 
 def outbox_deferred(*, message_id: int) -> bool:
-    """Whether the message waits behind a busy lock or an older message about the same key."""
+    """Whether the message was put back for a moment because its lock was busy. Behind an
+    older message about the same key it is not: the dispatcher (every 30 s) sends it once the
+    older one has ended, where a task retrying itself meanwhile would only multiply."""
     message = OutboxMessage.objects.filter(pk=message_id, state__in=OUTBOX_PENDING).first()
     if message is None:
         return False
-    return (message.not_before is not None and message.not_before > timezone.now()) or \
-        OutboxMessage.objects.filter(account_id=message.account_id, key=message.key,
-                                     pk__lt=message.pk,
-                                     state__in=(*OUTBOX_PENDING, OutboxState.SENDING)).exists()
+    return message.not_before is not None and message.not_before > timezone.now()
 
 
 # --- sending -----------------------------------------------------------------------------------
@@ -191,10 +208,11 @@ def outbox_send(*, message_id: int, worker: str,
                        gettext("no sender knows the kind “%(kind)s”") % {"kind": message.kind})
     lock = sender.lock(message) if sender.lock else None
     if lock and not lock_acquire(account_id=message.account_id, name=lock, holder=worker):
+        # RETRY, never QUEUED: a newer message about the same key may be queued by now, and
+        # only one may be.
         OutboxMessage.objects.filter(pk=message.pk, state=OutboxState.SENDING,
                                      claimed_by=worker[:100]).update(
-            state=OutboxState.QUEUED if message.attempts <= 1 else OutboxState.RETRY,
-            attempts=F("attempts") - 1, claimed_by="",
+            state=OutboxState.RETRY, attempts=F("attempts") - 1, claimed_by="",
             not_before=timezone.now() + dt.timedelta(seconds=LOCKED_DELAY))
         return None
     own_client = client is None
@@ -241,6 +259,13 @@ def _finish(message: OutboxMessage, worker: str, state: str, text: str, *, resul
     if state == OutboxState.SENT:
         fields.update(sent_at=now, result=_jsonable(result))
     with transaction.atomic():
+        if state != OutboxState.SENT and OutboxMessage.objects.filter(
+                account_id=message.account_id, key=message.key, pk__gt=message.pk,
+                state=OutboxState.QUEUED).exists():
+            # A newer message about the same thing waits: it carries the later state, and
+            # this one must not be retried over it.
+            fields.update(state=OutboxState.SUPERSEDED, not_before=None, message=gettext(
+                "replaced by a newer message; this attempt: %(message)s") % {"message": text})
         owned = OutboxMessage.objects.filter(pk=message.pk, state=OutboxState.SENDING,
                                              claimed_by=worker[:100]).update(**fields)
         if owned and state == OutboxState.SENT and confirm is not None:

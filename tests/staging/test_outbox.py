@@ -10,6 +10,7 @@ from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 
+from integration.keycrm.client import KeyCrmError
 from staging.models import Exchange, OutboxMessage, OutboxState
 from staging.services.outbox import (
     KEYCRM_PUT,
@@ -128,7 +129,7 @@ def test_a_sender_s_lock_held_elsewhere_puts_the_message_back_without_using_an_a
                         holder="pipeline")
     assert outbox_send(message_id=message.pk, worker="w1") is None
     message.refresh_from_db()
-    assert message.state == OutboxState.QUEUED
+    assert message.state == OutboxState.RETRY  # shortly again; the attempt did not count
     assert message.attempts == 0
     assert keycrm.requests(method="PUT") == []
     lock_release(account_id=keycrm_account.pk, name=f"order:{order['id']}", holder="pipeline")
@@ -210,3 +211,42 @@ def test_the_admin_shows_the_message_and_sends_it_again(admin_client, keycrm, ke
     assert "1 queued to be sent again" in answer.content.decode()
     message.refresh_from_db()
     assert message.state == OutboxState.QUEUED
+
+
+def test_an_older_message_that_fails_while_a_newer_one_waits_is_superseded(keycrm_account):
+    def fails_after_a_newer_write(client, message):
+        # While this is in flight, the order changes again: a newer message is written.
+        outbox_put(account=keycrm_account, kind="test.racing", key="order:1:status",
+                   payload={"status": "newer"}, enqueue=False)
+        raise KeyCrmError("KeyCRM is busy", status=503, retryable=True)
+
+    register_sender("test.racing", Sender(send=fails_after_a_newer_write))
+    older = outbox_put(account=keycrm_account, kind="test.racing", key="order:1:status",
+                       payload={"status": "older"}, enqueue=False)
+    assert outbox_send(message_id=older.pk, worker="w1").state == OutboxState.SUPERSEDED
+    newer = OutboxMessage.objects.get(key="order:1:status", state=OutboxState.QUEUED)
+    assert newer.payload == {"status": "newer"}
+    assert outbox_due() == [newer.pk]  # the newer one is not held behind a retry of the older
+
+
+def test_send_again_refuses_a_message_a_newer_one_has_replaced(keycrm, keycrm_account, order):
+    old = _status_put(keycrm_account, order, 999_999)
+    assert outbox_send(message_id=old.pk, worker="w1").state == OutboxState.WAITING
+    new = _status_put(keycrm_account, order, order["sent"])
+    assert outbox_send(message_id=new.pk, worker="w1").state == OutboxState.SENT
+    assert outbox_requeue(messages=[old], who="operator") == (0, 1)
+    old.refresh_from_db()
+    assert old.state == OutboxState.WAITING
+
+
+def test_send_again_keeps_the_attempts_so_a_creating_sender_searches_first(
+        keycrm, keycrm_account, order):
+    seen = []
+    register_sender("test.attempts", Sender(
+        send=lambda client, m: seen.append(m.attempts) or {"ok": True}))
+    message = outbox_put(account=keycrm_account, kind="test.attempts", key="z", payload={},
+                         enqueue=False)
+    OutboxMessage.objects.filter(pk=message.pk).update(state=OutboxState.FAILED, attempts=8)
+    assert outbox_requeue(messages=[message], who="operator") == (1, 0)
+    assert outbox_send(message_id=message.pk, worker="w1").state == OutboxState.SENT
+    assert seen == [9]  # > 1: a sender that creates looks for an earlier success first
