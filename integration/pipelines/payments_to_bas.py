@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 from django.utils.translation import gettext as _
@@ -63,6 +64,28 @@ def payment_marker(payment_id: int | str) -> str:
     return f"KeyCRM payment #{payment_id}"
 
 
+PAYMENT_MARKER = re.compile(re.escape(payment_marker("")) + r"\d+")
+
+
+def carries_payment_marker(comment: str | None) -> bool:
+    """Whether a BAS document's comment names a KeyCRM payment: the portal wrote it."""
+    return bool(PAYMENT_MARKER.search(comment or ""))
+
+
+def bas_payment_marker(number: str, ref: str) -> str:
+    """What a KeyCRM payment added from a BAS document carries in its description."""
+    return f"BAS {number} [{ref}]"
+
+
+BAS_PAYMENT_MARKER = re.compile(
+    r"\bBAS .*?\[[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}\]")
+
+
+def carries_bas_payment_marker(description: str | None) -> bool:
+    """Whether a KeyCRM payment was added by the portal from a BAS payment document."""
+    return bool(BAS_PAYMENT_MARKER.search(description or ""))
+
+
 def payments_to_bas(*, ctx: FollowupContext) -> list[StepResult]:
     """Write every paid payment of the order, cancel cancelled ones, update fiscal data."""
     results = []
@@ -75,7 +98,19 @@ def payments_to_bas(*, ctx: FollowupContext) -> list[StepResult]:
                                              keycrm_id=payment_id).first()
         status = payment.get("status")
         result = None
-        if status == "paid" and link is None:
+        if status == "paid" and link is None and \
+                carries_bas_payment_marker(payment.get("description")):
+            # Added by the portal from a BAS document, whose link the outbox confirm may not
+            # have stored yet: writing it into BAS would book the money a second time.
+            action_note(
+                account=ctx.account, order_id=ctx.order_id, key=f"payment:{payment_id}",
+                action=DocumentActionKind.PAYMENT,
+                trigger=_("payment #%(id)s paid") % {"id": payment_id},
+                outcome=ActionOutcome.SKIPPED,
+                reason=_("Payment #%(id)s came from BAS (%(description)s): it is not written "
+                         "back into BAS.") % {"id": payment_id,
+                                              "description": payment.get("description")})
+        elif status == "paid" and link is None:
             result = action_run(
                 ctx=ctx, key=f"payment:{payment_id}", action=DocumentActionKind.PAYMENT,
                 trigger=_("payment #%(id)s paid") % {"id": payment_id},

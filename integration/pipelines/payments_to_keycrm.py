@@ -27,7 +27,11 @@ from integration.bas import literals
 from integration.bas.client import BasClient
 from integration.keycrm.client import KeyCrmClient
 from integration.keycrm.timestamps import format_keycrm_datetime
-from integration.pipelines.payments_to_bas import PAYMENT_SETS
+from integration.pipelines.payments_to_bas import (
+    PAYMENT_SETS,
+    bas_payment_marker,
+    carries_payment_marker,
+)
 from mappings.models import Correspondence, CorrespondenceOrigin, KeyCrmDirectory
 from mappings.services.correspondence import correspondence_set
 from staging.models import OutboxMessage, OutboxState
@@ -50,10 +54,6 @@ class CheckResult:
         text = _("%(read)s payment documents read: %(queued)s queued for KeyCRM, %(known)s "
                  "already known, %(unlinked)s for no linked order") % dataclasses.asdict(self)
         return "; ".join([text, *self.notes])
-
-
-def bas_payment_marker(number: str, ref: str) -> str:
-    return f"BAS {number} [{ref}]"
 
 
 def bas_payments_check(*, account: KeyCrmAccount, bas: BasClient,
@@ -89,8 +89,12 @@ def _consider(account: KeyCrmAccount, entity_set: str, document: dict[str, Any],
               route: PaymentRoute, result: CheckResult, bas: BasClient) -> None:
     ref = document["Ref_Key"]
     key = f"payment:bas:{ref}"
-    if Correspondence.objects.filter(account=account, directory=KeyCrmDirectory.PAYMENT,
-                                     bas_entity_set=entity_set, bas_ref=ref).exists() or \
+    # The portal's own document carries the KeyCRM payment in its comment: its link may be
+    # missing (the answer was lost, the worker died before storing it), and sending it to
+    # KeyCRM would record the payment twice.
+    if carries_payment_marker(document.get("Комментарий")) or \
+            Correspondence.objects.filter(account=account, directory=KeyCrmDirectory.PAYMENT,
+                                          bas_entity_set=entity_set, bas_ref=ref).exists() or \
             OutboxMessage.objects.filter(account=account, key=key).exclude(
                 state=OutboxState.SUPERSEDED).exists():
         result.known += 1
@@ -136,11 +140,13 @@ def _find_payment(client: KeyCrmClient, order_id: int, ref: str) -> dict[str, An
 
 
 def _send(client: KeyCrmClient, message: OutboxMessage) -> dict[str, Any]:
-    """Add the payment; on a repeat first look for it (the answer may have been lost). The
+    """Add the payment unless the order already lists it (an answer may have been lost). The
     answer to ``POST …/payment`` carries no id, so the order is read back for it."""
     payload = message.payload
     order_id, ref = int(payload["order_id"]), payload["bas_ref"]
-    if message.attempts > 1 and (found := _find_payment(client, order_id, ref)):
+    # Always searched first, not only on a repeat: "Send again" starts the count afresh, and
+    # an earlier send whose answer was lost may already have added the payment.
+    if found := _find_payment(client, order_id, ref):
         return {"payment_id": found["id"], "found": True}
     client.add_order_payment(order_id, payload["body"])
     found = _find_payment(client, order_id, ref)
