@@ -14,11 +14,12 @@ from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
+from django.utils.text import format_lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from catalogue.models import CatalogueFlow, CatalogueSettings
-from catalogue.services import catalogue_run_start
+from catalogue.services import CatalogueRunBusy, catalogue_run_start
 from catalogue.tasks import enqueue_catalogue_run
 from runs.services import run_url
 
@@ -48,21 +49,29 @@ class CatalogueSettingsForm(forms.ModelForm):
 def _action(flow: CatalogueFlow, *, dry_run: bool) -> Callable[..., Any]:
     def action(modeladmin: admin.ModelAdmin, request: HttpRequest,
                queryset: QuerySet[CatalogueSettings]) -> HttpResponseRedirect | None:
-        runs = []
+        runs, busy = [], []
         with transaction.atomic():
             for settings in queryset.select_related("account"):
-                run = catalogue_run_start(account=settings.account, flow=flow, dry_run=dry_run)
+                try:
+                    run = catalogue_run_start(account=settings.account, flow=flow,
+                                              dry_run=dry_run)
+                except CatalogueRunBusy as exc:
+                    busy.append(exc.run)
+                    modeladmin.message_user(request, str(exc), messages.WARNING)
+                    continue
                 enqueue_catalogue_run(run.pk)
                 runs.append(run)
-        if len(runs) == 1:
-            return HttpResponseRedirect(run_url(runs[0]))
+        if len(runs) + len(busy) == 1:  # one account: its run's page, the new or the busy one
+            return HttpResponseRedirect(run_url((runs or busy)[0]))
         modeladmin.message_user(request, gettext("%(count)d runs started.") % {
             "count": len(runs)}, messages.SUCCESS)
         return None
 
     verb = _("Dry run") if dry_run else _("Run now")
     action.__name__ = f"{'dry_run' if dry_run else 'run'}_{flow.value}"
-    action.short_description = f"{verb}: {flow.label}"  # type: ignore[attr-defined]
+    # format_lazy: the label is rendered in the language of each request, not the first one.
+    action.short_description = format_lazy(  # type: ignore[attr-defined]
+        "{verb}: {label}", verb=verb, label=flow.label)
     # As the stock push's: a dry run changes nothing, so whoever sees the settings may start
     # one; a real run writes to BAS or KeyCRM and needs the right to change them.
     allowed = ("view",) if dry_run else ("change",)

@@ -7,7 +7,9 @@ import datetime as dt
 import logging
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import KeyCrmAccount
 from catalogue.models import CatalogueFlow, CatalogueSettings
@@ -24,6 +26,9 @@ from staging.services.exchanges import exchange_store
 logger = logging.getLogger(__name__)
 
 RUN_KIND = "catalogue."  # + the flow, e.g. "catalogue.prices"
+# A queued or running run untouched for longer than the run task's hard time limit (1800 s in
+# catalogue/tasks.py) has no worker any more: it no longer holds its flow back.
+RUN_ALIVE = dt.timedelta(seconds=1800)
 # Per flow: its switch, interval and clock on CatalogueSettings.
 SCHEDULE = {
     CatalogueFlow.TO_BAS: ("to_bas_enabled", "to_bas_interval", "to_bas_last_run"),
@@ -33,25 +38,58 @@ SCHEDULE = {
 }
 
 
+class CatalogueRunBusy(Exception):
+    """A real run of the same flow and account is queued or running; ``run`` is that run."""
+
+    def __init__(self, run: Run) -> None:
+        super().__init__(gettext("%(flow)s is already queued or running for %(account)s.") % {
+            "flow": CatalogueFlow(run.kind.removeprefix(RUN_KIND)).label,
+            "account": run.account})
+        self.run = run
+
+
+def _active_runs(*, now: dt.datetime) -> QuerySet[Run]:
+    """Real catalogue runs that a worker holds or is about to pick up (dry runs write nothing,
+    so they never hold a flow back)."""
+    return Run.objects.filter(kind__startswith=RUN_KIND, dry_run=False,
+                              state__in=(RunState.QUEUED, RunState.RUNNING),
+                              updated_at__gte=now - RUN_ALIVE)
+
+
 def catalogue_run_start(*, account: KeyCrmAccount, flow: str, dry_run: bool = False) -> Run:
-    """A queued run of one flow; its clock starts now, so beat does not start it twice."""
+    """A queued run of one flow; its clock starts now, so beat does not start it twice.
+    Raises ``CatalogueRunBusy`` for a real run while another real run of the flow is queued or
+    running: two would write the same elements at once."""
     flow = CatalogueFlow(flow)
     settings, _ = CatalogueSettings.objects.get_or_create(account=account)
-    if not dry_run:
-        CatalogueSettings.objects.filter(pk=settings.pk).update(
-            **{SCHEDULE[flow][2]: timezone.now()})
-    prefix = "Dry run: " if dry_run else ""
-    return run_start(kind=RUN_KIND + flow, title=f"{prefix}{flow.label} — {account}",
-                     account=account, dry_run=dry_run, queued=True)
+    title = (gettext("Dry run: %(flow)s — %(account)s") if dry_run
+             else gettext("%(flow)s — %(account)s")) % {"flow": flow.label, "account": account}
+    with transaction.atomic():
+        if not dry_run:
+            # The settings row is the flow's lock (PostgreSQL): a second start waits for the
+            # first one's commit and then sees its run.
+            CatalogueSettings.objects.select_for_update().filter(pk=settings.pk).first()
+            now = timezone.now()
+            busy = _active_runs(now=now).filter(account=account, kind=RUN_KIND + flow).first()
+            if busy is not None:
+                raise CatalogueRunBusy(busy)
+            CatalogueSettings.objects.filter(pk=settings.pk).update(**{SCHEDULE[flow][2]: now})
+        return run_start(kind=RUN_KIND + flow, title=title, account=account, dry_run=dry_run,
+                         queued=True)
 
 
 def catalogue_flows_due(*, now: dt.datetime | None = None) -> list[tuple[KeyCrmAccount, str]]:
-    """(account, flow) pairs whose interval has passed since they last started."""
+    """(account, flow) pairs of enabled accounts whose interval has passed since they last
+    started and that have no real run queued or running."""
     now = now or timezone.now()
+    busy = set(_active_runs(now=now).values_list("account_id", "kind"))
     due = []
-    for settings in CatalogueSettings.objects.select_related("account"):
+    for settings in CatalogueSettings.objects.filter(account__enabled=True).select_related(
+            "account"):
         for flow, (enabled, interval, last) in SCHEDULE.items():
             started = getattr(settings, last)
+            if (settings.account_id, RUN_KIND + flow) in busy:
+                continue
             if getattr(settings, enabled) and (
                     started is None
                     or started + dt.timedelta(minutes=getattr(settings, interval)) <= now):
@@ -61,7 +99,8 @@ def catalogue_flows_due(*, now: dt.datetime | None = None) -> list[tuple[KeyCrmA
 
 def catalogue_run(*, run_id: int) -> Run:
     """Do a queued run. Idempotent: a run that already finished is returned as it is. Every
-    ending is a state of the run with the reason in words."""
+    ending is a state of the run with the reason in words; an unexpected error (an unreadable
+    secret, the time limit…) fails the run too and is raised again for the worker's log."""
     run = Run.objects.select_related("account").get(pk=run_id)
     if run.state in (RunState.DONE, RunState.FAILED):
         return run
@@ -72,6 +111,13 @@ def catalogue_run(*, run_id: int) -> Run:
         report = _flow(run, account, flow)
     except (CatalogueConfigError, BasError, KeyCrmError) as exc:
         return run_finish(run, state=RunState.FAILED, message=str(exc))
+    except Exception as exc:
+        # The queue boundary of the flow: the run must not stay "running" for ever.
+        logger.exception("Catalogue run %s stopped by an unexpected error", run.pk)
+        run_finish(run, state=RunState.FAILED, message=gettext(
+            "Stopped by an unexpected error: %(error)s") % {
+            "error": str(exc) or type(exc).__name__})
+        raise
     run_progress(run, force=True)
     return run_finish(run, message=report.summary(), result=report.as_result())
 
@@ -79,7 +125,7 @@ def catalogue_run(*, run_id: int) -> Run:
 def _flow(run: Run, account: KeyCrmAccount, flow: str) -> SyncReport:
     settings, _ = CatalogueSettings.objects.get_or_create(account=account)
     if account.bas_connection is None:
-        raise CatalogueConfigError("The account has no BAS connection.")
+        raise CatalogueConfigError(gettext("The account has no BAS connection."))
 
     def progress(**kwargs: int) -> None:
         run_progress(run, **kwargs)

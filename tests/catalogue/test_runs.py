@@ -5,12 +5,23 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.core.management import call_command
-from django.utils import timezone
+from cryptography.fernet import Fernet
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+from django.utils import timezone, translation
 
+from accounts.crypto import SecretUnreadable
+from catalogue.admin import CatalogueSettingsAdmin
 from catalogue.models import CatalogueFlow
-from catalogue.services import catalogue_flows_due, catalogue_run_now
+from catalogue.services import (
+    CatalogueRunBusy,
+    catalogue_flows_due,
+    catalogue_run,
+    catalogue_run_now,
+    catalogue_run_start,
+)
 from runs.models import Run, RunState
+from runs.services import run_url
 from tests.catalogue.conftest import bas_writes, seed_keycrm_tree
 
 
@@ -67,3 +78,90 @@ def test_a_configuration_gap_fails_the_run_with_the_reason(keycrm, bas, sb_setti
 
     assert run.state == RunState.FAILED
     assert "price type" in run.message
+
+
+@pytest.mark.django_db
+def test_flows_of_a_disabled_account_are_not_due(sb_settings) -> None:
+    sb_settings.to_bas_enabled = sb_settings.prices_enabled = True
+    sb_settings.save()
+    account = sb_settings.account
+    assert len(catalogue_flows_due()) == 2
+    account.enabled = False
+    account.save()
+
+    assert catalogue_flows_due() == []
+
+
+@pytest.mark.django_db
+def test_a_second_real_run_of_a_flow_is_refused_while_one_is_queued_or_running(
+        sb_settings) -> None:
+    account = sb_settings.account
+    sb_settings.to_bas_enabled = sb_settings.prices_enabled = True
+    sb_settings.to_bas_interval = 1
+    sb_settings.save()
+    first = catalogue_run_start(account=account, flow=CatalogueFlow.TO_BAS)
+
+    with pytest.raises(CatalogueRunBusy) as refused:
+        catalogue_run_start(account=account, flow=CatalogueFlow.TO_BAS)
+    assert refused.value.run == first
+    Run.objects.filter(pk=first.pk).update(state=RunState.RUNNING)
+    with pytest.raises(CatalogueRunBusy):
+        catalogue_run_start(account=account, flow=CatalogueFlow.TO_BAS)
+    later = timezone.now() + dt.timedelta(minutes=5)
+    assert [flow for _, flow in catalogue_flows_due(now=later)] == [CatalogueFlow.PRICES]
+    # a dry run writes nothing, and another flow is another run
+    assert catalogue_run_start(account=account, flow=CatalogueFlow.TO_BAS, dry_run=True).dry_run
+    catalogue_run_start(account=account, flow=CatalogueFlow.PRICES)
+
+    Run.objects.filter(pk=first.pk).update(state=RunState.DONE)
+    assert catalogue_run_start(account=account, flow=CatalogueFlow.TO_BAS).pk != first.pk
+
+
+@pytest.mark.django_db
+def test_a_run_no_worker_touched_for_longer_than_the_time_limit_holds_nothing_back(
+        sb_settings) -> None:
+    account = sb_settings.account
+    stuck = catalogue_run_start(account=account, flow=CatalogueFlow.TO_BAS)
+    Run.objects.filter(pk=stuck.pk).update(state=RunState.RUNNING,
+                                           updated_at=timezone.now() - dt.timedelta(hours=1))
+
+    assert catalogue_run_start(account=account, flow=CatalogueFlow.TO_BAS).pk != stuck.pk
+
+
+@pytest.mark.django_db
+def test_run_now_on_a_busy_flow_opens_the_run_in_progress(
+        sb_settings, admin_client, django_capture_on_commit_callbacks) -> None:
+    running = catalogue_run_start(account=sb_settings.account, flow=CatalogueFlow.TO_BAS)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = admin_client.post(reverse("admin:catalogue_cataloguesettings_changelist"), {
+            "action": "run_to_bas", "_selected_action": [sb_settings.pk]})
+
+    assert response["Location"] == run_url(running)
+    assert Run.objects.count() == 1
+    assert callbacks == []  # the run in progress is not handed to a second worker
+    with pytest.raises(CommandError):
+        call_command("catalogue_sync", account=sb_settings.account.pk, flow="to_bas")
+
+
+@pytest.mark.django_db
+def test_an_unexpected_error_fails_the_run_and_reaches_the_worker(sb_settings, settings) -> None:
+    run = catalogue_run_start(account=sb_settings.account, flow=CatalogueFlow.TO_BAS)
+    settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]  # the BAS password is lost
+
+    with pytest.raises(SecretUnreadable):
+        catalogue_run(run_id=run.pk)
+
+    run.refresh_from_db()
+    assert run.state == RunState.FAILED
+    assert "FIELD_ENCRYPTION_KEYS" in run.message
+    assert run.finished_at is not None
+
+
+@pytest.mark.parametrize(("language", "label"), [
+    ("en", "Run now: Products KeyCRM → BAS"), ("uk", "Запустити зараз: Товари KeyCRM → BAS")])
+def test_action_labels_follow_the_language_of_the_request(language, label) -> None:
+    action = next(a for a in CatalogueSettingsAdmin.actions if a.__name__ == "run_to_bas")
+
+    with translation.override(language):
+        assert str(action.short_description) == label

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import KeyCrmAccount
 from catalogue.models import CatalogueFlow
-from catalogue.services import catalogue_run_now
+from catalogue.services import CatalogueRunBusy, catalogue_run_now
 from runs.models import RunState
 
 
@@ -26,8 +26,11 @@ class Command(BaseCommand):
         account = KeyCrmAccount.objects.filter(pk=options["account"]).first()
         if account is None:
             raise CommandError(f"No KeyCRM account {options['account']}")
-        run = catalogue_run_now(account=account, flow=options["flow"],
-                                dry_run=options["dry_run"])
+        try:
+            run = catalogue_run_now(account=account, flow=options["flow"],
+                                    dry_run=options["dry_run"])
+        except CatalogueRunBusy as exc:
+            raise CommandError(str(exc)) from exc
         if run.state != RunState.DONE:
             raise CommandError(run.message)
         self.stdout.write(run.message)
