@@ -4,6 +4,7 @@ accounts are due, runs with progress, and the warehouses an operator can pick.""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from django.db.models import Q
 from django.utils import timezone
@@ -16,6 +17,8 @@ from integration.pipelines.stock_to_keycrm import StockExportError, stock_push
 from runs.models import Run, RunState
 from runs.services import run_begin, run_finish, run_start
 from stock.models import StockSettings
+
+logger = logging.getLogger(__name__)
 
 RUN_KIND = "stock.push"
 
@@ -45,7 +48,8 @@ def stock_push_start(*, account: KeyCrmAccount, dry_run: bool = False) -> Run:
 
 def stock_push_run(*, run_id: int, worker: str = "stock") -> Run:
     """Do the push a run stands for and finish the run with the pipeline's counts (a dry
-    run's preview is its result). A run that already finished is left alone."""
+    run's preview is its result). A run that already finished is left alone. An unexpected
+    error (an unreadable secret, the time limit…) fails the run and is raised again."""
     run = Run.objects.select_related("account").get(pk=run_id)
     if run.finished or run.account is None:
         return run
@@ -56,6 +60,13 @@ def stock_push_run(*, run_id: int, worker: str = "stock") -> Run:
         message = (_("The account has no stock export settings.")
                    if isinstance(exc, StockSettings.DoesNotExist) else str(exc))
         return run_finish(run, state=RunState.FAILED, message=message)
+    except Exception as exc:
+        # The queue boundary of the push: the run must not stay "running" for ever.
+        logger.exception("Stock push run %s stopped by an unexpected error", run.pk)
+        run_finish(run, state=RunState.FAILED, message=_(
+            "Stopped by an unexpected error: %(error)s") % {
+            "error": str(exc) or type(exc).__name__})
+        raise
     state = RunState.FAILED if result.state == "refused" else RunState.DONE
     return run_finish(run, state=state, message=result.summary, result=result.as_dict())
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from cryptography.fernet import Fernet
 from django.core.management import call_command
 from django.urls import reverse
 
+from accounts.crypto import SecretUnreadable
 from integration.pipelines.stock_to_keycrm import (
     STOCK_KIND,
     StockExportError,
@@ -19,7 +21,7 @@ from runs.models import Run, RunState
 from runs.services import run_url
 from staging.models import OutboxMessage, OutboxState
 from stock.models import PushedStock, StockSettings
-from stock.services import stock_due_accounts
+from stock.services import stock_due_accounts, stock_push_start
 from stock.tasks import dispatch_due_stock_pushes, push_stock
 from tests.stock.conftest import NOMENCLATURE, build_stock_shop, keycrm_quantity, send_all
 
@@ -191,3 +193,16 @@ def test_admin_form_offers_the_bas_warehouses_and_saves_the_choice(stock_shop, a
     row = StockSettings.objects.get()
     assert row.bas_warehouses == [stock_shop.warehouse_ref, typed]
     assert (row.enabled, row.interval_minutes, row.zero_drop_percent) == (True, 5, 40)
+
+
+def test_an_unexpected_error_fails_the_run_and_reaches_the_worker(stock_shop, settings):
+    run = stock_push_start(account=stock_shop.account)
+    settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]  # the BAS password is lost
+
+    with pytest.raises(SecretUnreadable):
+        push_stock(run.pk)
+
+    run.refresh_from_db()
+    assert run.state == RunState.FAILED
+    assert "FIELD_ENCRYPTION_KEYS" in run.message
+    assert not OutboxMessage.objects.exists()
