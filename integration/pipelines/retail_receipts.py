@@ -142,6 +142,10 @@ def _write_receipt(ctx: FollowupContext, settings: FollowupSettings, payment: di
     values = _receipt_values(ctx, settings, payment)
     if found:
         document, how = found[0], _("found in BAS after an earlier attempt")
+    elif part := _part_payment(ctx, payment):
+        # Final, not waiting: no setting or advice can make the portal split the goods, so
+        # a waiting row would wait forever. The log keeps the reason for the accountant.
+        return Done(ActionOutcome.SKIPPED, part)
     else:
         body = _receipt_body(ctx, settings, payment, entity_set)
         document, how = ctx.bas.create(entity_set, {**body, **values}, verify_filter=verify), \
@@ -182,15 +186,7 @@ def _receipt_body(ctx: FollowupContext, settings: FollowupSettings, payment: dic
         raise FollowupProblem(_("Choose the fiscal cash register (Catalog_КассыККМ) in "
                                 "“Payment settings”."))
     source = ctx.document()
-    total = float(source.get("СуммаДокумента") or 0)
     amount = float(payment.get("amount") or 0)
-    if amount + 0.005 < total:
-        # A fiscal receipt lists the goods it was paid for; splitting an order's goods across
-        # part payments is the accountant's decision, not a guess.
-        raise FollowupProblem(_(
-            "Payment #%(id)s (%(amount)s) covers only part of the order (%(total)s): a retail "
-            "receipt for part of an order is not made automatically; enter it in BAS.") % {
-            "id": payment["id"], "amount": payment.get("amount"), "total": total})
     properties = ctx.bas.metadata().entity_type(entity_set).properties
     body = fill_based_on(ctx.bas, source=source, source_set=ctx.order_set,
                          target_set=entity_set)
@@ -210,6 +206,19 @@ def _receipt_body(ctx: FollowupContext, settings: FollowupSettings, payment: dic
         body[CARD_SECTION] = [{"LineNumber": "1", "Сумма": amount,
                                "СсылочныйНомер": str(payment.get("transaction_uuid") or "")}]
     return body
+
+
+def _part_payment(ctx: FollowupContext, payment: dict[str, Any]) -> str | None:
+    """Why no receipt is made for a payment that covers only part of the order, or None.
+    A fiscal receipt lists the goods it was paid for; splitting an order's goods across part
+    payments is the accountant's decision, not a guess."""
+    total = float(ctx.document().get("СуммаДокумента") or 0)
+    if float(payment.get("amount") or 0) + 0.005 >= total:
+        return None
+    return _("Payment #%(id)s (%(amount)s) covers only part of the order (%(total)s): a retail "
+             "receipt for part of an order is not made automatically; enter it in BAS if one "
+             "is needed.") % {"id": payment["id"], "amount": payment.get("amount"),
+                              "total": total}
 
 
 def _retail_unit(settings: FollowupSettings, source: dict[str, Any]) -> str:

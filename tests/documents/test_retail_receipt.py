@@ -194,17 +194,26 @@ def test_fiscal_data_arriving_later_is_patched_in_once(client, shop, receipts, k
     assert _receipt_posts(bas) == 1
 
 
-def test_a_part_payment_waits_for_a_person(client, shop, receipts, keycrm, bas):
+def test_a_part_payment_is_not_needed_and_the_log_says_why(client, shop, receipts, keycrm,
+                                                           bas):
+    """No person can make the portal split an order's goods: the record ends, and the
+    follow-up log keeps the reason (no row waiting for ever)."""
     methods, _register, _store = receipts
     order_id = shop.order(keycrm, status="Підтверджено", payments=[
         {"amount": 200, "payment_method_id": methods["card"], "status": "paid",
          "fiscal_status": "done", "fiscal_result": RECEIPT}])
     webhook(client, shop.account, keycrm, order_id)
     [record] = work()
-    assert record.state == "waiting"
-    assert "covers only part of the order" in record.message
+    assert record.state == "done", record.message
     assert bas.objects("sb", RECEIPTS) == []
-    assert DocumentAction.objects.get(action="retail_receipt").outcome == "waiting"
+    action = DocumentAction.objects.get(action="retail_receipt")
+    assert (action.outcome, action.attempts) == ("skipped", 1)
+    assert "covers only part of the order (500.0)" in action.reason
+    records_requeue(records=[record], who="test")
+    assert [r.state for r in work()] == ["done"]
+    action.refresh_from_db()
+    assert action.attempts == 1
+    assert bas.requests(path_contains=RECEIPTS) == []
 
 
 def test_accounting_has_no_retail_receipt_and_says_why(client, shop, acc_shop, keycrm, bas):
