@@ -53,6 +53,13 @@ def bas_changes_account(self, account_id: int, run_id: int | None = None) -> str
         if run is not None:
             run_finish(run, state=RunState.FAILED, message=str(exc))
         return "failed"
+    except Exception as exc:
+        # The queue boundary: a crash must not leave the run "running" for ever. The check
+        # has stored it as the settings' last_error; Celery records the traceback.
+        logger.exception("BAS changes of account %s crashed", account_id)
+        if run is not None:
+            run_finish(run, state=RunState.FAILED, message=str(exc) or type(exc).__name__)
+        raise
     if run is not None:
         run_finish(run, message=summary.text())
     return summary.text()

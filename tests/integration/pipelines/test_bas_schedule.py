@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
@@ -87,3 +88,22 @@ def test_the_command_checks_the_given_account(shop, bas):
     call_command("bas_changes", account=shop.account.pk, stdout=out)
     assert "0 documents read" in out.getvalue()
     assert BasChangesSettings.objects.get(account=shop.account).last_success_at is not None
+
+
+def test_a_crashing_check_fails_its_run_and_leaves_the_error_on_the_settings(shop, bas):
+    # A number no database column holds, typed into a BAS document: not a BAS error, a crash.
+    ref = bas.reference("sb")
+    now = dt.datetime.now(ZoneInfo("Europe/Kyiv")).strftime("%Y-%m-%dT%H:%M:%S")
+    bas.seed("sb", {"Document_ЗаказПокупателя": [{
+        "Date": now, "Posted": False, "Организация_Key": ref["Catalog_Организации"]["main"],
+        "НомерВходящегоДокумента": "KC-99999999999999999999999"}]})
+    run = Run.objects.create(kind="bas.changes", title="test", account=shop.account,
+                             state="queued")
+    result = bas_changes_account.apply(args=(shop.account.pk, run.pk))
+    assert result.failed()
+    run.refresh_from_db()
+    row = BasChangesSettings.objects.get(account=shop.account)
+    assert run.state == "failed"
+    assert row.last_error
+    assert run.message == row.last_error
+    assert row.last_success_at is None
