@@ -10,10 +10,13 @@ Echo suppression, both ways:
 
 * KeyCRM → BAS: ``order_to_bas`` stores the state it wrote (``document_written``). A poll that
   then sees a new DataVersion with that same state sends nothing; it only remembers the version.
-* BAS → KeyCRM: the confirm of a status write stores KeyCRM's ``updated_at`` from the answer
-  (the echo marker); ``order_echo`` tells ``order_to_bas`` that a change carrying exactly that
-  ``updated_at`` is our own write coming back, so nothing goes to BAS. The sender holds the
-  ``order:<id>`` lock, so the order's pipeline cannot run between the PUT and the marker.
+* BAS → KeyCRM: ``_queue_status`` stores the state it sends as the document's, so when the
+  KeyCRM change comes back, ``document_already_has`` finds nothing but that state changed and
+  BAS has it: nothing goes to BAS. The marker alone (KeyCRM's ``updated_at`` and status from
+  the answer) never skips a write — a manager's edit in the same second carries it too — except
+  for the first echo of an order the portal created from a BAS document, which the portal never
+  wrote (``order_echo``). The sender holds the ``order:<id>`` lock, so the order's pipeline
+  cannot run between the PUT and the marker.
 
 A document seen for the first time with a KeyCRM link is only remembered: switching the check
 on must not push the states of every recent document at once.
@@ -36,7 +39,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import KeyCrmAccount
 from integration.bas import literals
-from integration.bas.client import BasClient, BasError
+from integration.bas.client import BasClient, BasError, BasErrorKind
 from integration.keycrm.client import KeyCrmClient
 from integration.keycrm.timestamps import parse_keycrm_datetime
 from integration.models import BasChangesSettings, BasDocumentState
@@ -66,6 +69,10 @@ CUSTOMER_ORDER_SETS = frozenset({"Document_ЗаказПокупателя", "Doc
 COUNTERPARTIES = "Catalog_Контрагенты"
 NOMENCLATURE = "Catalog_Номенклатура"
 CHECK_LOCK = "bas-changes"
+# Errors about one document (refused, deleted, changed meanwhile, a request it made wrong);
+# the others (no network, authentication, no publication, 5xx) are BAS failing as a whole.
+DOCUMENT_ERRORS = frozenset({BasErrorKind.NOT_FOUND, BasErrorKind.BUSINESS,
+                             BasErrorKind.CONFLICT, BasErrorKind.BAD_REQUEST})
 CHECK_LOCK_SECONDS = 900
 
 
@@ -177,8 +184,10 @@ def bas_changes_check(*, account: KeyCrmAccount, worker: str, bas: BasClient | N
             bas = BasClient.for_connection(account.bas_connection, observer=exchange_store)
         assert bas is not None
         summary = _check(account, settings_row, bas, run)
-    except (BasChangesError, BasError) as exc:
-        BasChangesSettings.objects.filter(pk=settings_row.pk).update(last_error=str(exc)[:2000])
+    except Exception as exc:
+        # Stored for the operator whatever went wrong, then raised: the task decides.
+        BasChangesSettings.objects.filter(pk=settings_row.pk).update(
+            last_error=str(exc)[:2000] or type(exc).__name__)
         raise
     finally:
         if own_client and bas is not None:
@@ -236,8 +245,17 @@ def _check(account: KeyCrmAccount, settings_row: BasChangesSettings, bas: BasCli
 
         run_progress(run, total=len(documents))
     for ref, document in documents.items():
-        _document_check(account, settings_row, watch, bas, document, states.get(ref),
-                        links.get(ref), summary)
+        try:
+            _document_check(account, settings_row, watch, bas, document, states.get(ref),
+                            links.get(ref), summary)
+        except BasError as exc:
+            if exc.kind not in DOCUMENT_ERRORS:
+                raise  # BAS itself failed: the next documents would fail the same way
+            # One document BAS refuses (or whose buyer or item was deleted) must not keep
+            # the account's other documents from being checked.
+            summary.problems.append(_("%(document)s %(number)s: %(error)s") % {
+                "document": watch.entity_set, "number": document.get("Number") or ref,
+                "error": exc.message})
         if run is not None:
             run_progress(run, add=1)
     return summary
@@ -321,8 +339,9 @@ def _queue_status(account: KeyCrmAccount, watch: Watch, document: dict[str, Any]
         outbox_put(account=account, kind=STATUS_KIND, key=f"order:{order_id}:status",
                    payload={"order_id": order_id, "status_id": status.keycrm_status_id,
                             "entity_set": watch.entity_set, "bas_ref": document["Ref_Key"]},
-                   cause=f"{watch.entity_set} {number}: state set to "
-                         f"{status.bas_presentation or value} in BAS")
+                   cause=_("%(document)s %(number)s: state set to %(state)s in BAS") % {
+                       "document": watch.entity_set, "number": number,
+                       "state": status.bas_presentation or value})
         BasDocumentState.objects.filter(pk=state.pk).update(
             data_version=str(document.get("DataVersion") or ""), state_value=value,
             number=number, keycrm_order_id=order_id, seen_at=timezone.now())
@@ -378,7 +397,8 @@ def _queue_creation(account: KeyCrmAccount, settings_row: BasChangesSettings, wa
                             "number": number, "state": value,
                             "data_version": str(document.get("DataVersion") or ""),
                             "status_id": status.keycrm_status_id if status else None},
-                   cause=f"{watch.entity_set} {number} was entered in BAS")
+                   cause=_("%(document)s %(number)s was entered in BAS") % {
+                       "document": watch.entity_set, "number": number})
     summary.orders += 1
 
 
@@ -484,20 +504,36 @@ def document_written(*, account: KeyCrmAccount, entity_set: str, bas_ref: str, n
 
 
 def order_echo(*, account: KeyCrmAccount, entity_set: str, bas_ref: str,
-               updated_at: dt.datetime | None, status_id: Any) -> str | None:
-    """Why this state of a KeyCRM order needs no write to BAS (it is the portal's own write
-    from BAS coming back: the very ``updated_at`` and status KeyCRM answered that write with),
-    or None when it must be written. The status is compared too because KeyCRM's
-    ``updated_at`` has whole seconds: a manager's change in the same second is not ours."""
+               updated_at: dt.datetime | None, status_id: Any, body: dict[str, Any],
+               state_attribute: str | None) -> str | None:
+    """Why this state of a KeyCRM order needs no write to BAS: it is the first echo of an
+    order the portal created from a document made in BAS (the very ``updated_at`` and status
+    KeyCRM answered the portal's write with) and the portal never wrote that document. Then
+    the plan's body is adopted as what the portal wrote, so later KeyCRM changes are compared
+    with it (``document_already_has``). None when the document must be written.
+
+    Only for documents the portal never wrote: elsewhere the marker alone proves nothing, as
+    KeyCRM's ``updated_at`` has whole seconds and a manager's edit in the same second as our
+    status write carries the same marker."""
     if updated_at is None or status_id is None:
         return None
     state = BasDocumentState.objects.filter(account=account, entity_set=entity_set,
                                             bas_ref=bas_ref).first()
-    if state is None or state.echo_updated_at != updated_at or \
-            state.echo_status_id != int(status_id):
+    if state is None or state.written_hash or state.written_by_portal_at is not None or \
+            state.echo_updated_at != updated_at or state.echo_status_id != int(status_id):
         return None
+    BasDocumentState.objects.filter(pk=state.pk).update(
+        written_hash=body_hash(body, state_attribute))
     return _("This state of the order was written to KeyCRM by the portal from BAS document "
              "%(number)s; BAS already has it, nothing was written.") % {"number": state.number}
+
+
+def status_written_since(*, account: KeyCrmAccount, entity_set: str, bas_ref: str,
+                         updated_at: dt.datetime) -> bool:
+    """Whether the portal wrote the document's BAS state to KeyCRM after ``updated_at`` (a
+    snapshot of the order older than that write must not take its status back to BAS)."""
+    return BasDocumentState.objects.filter(account=account, entity_set=entity_set,
+                                           bas_ref=bas_ref, echo_updated_at__gt=updated_at).exists()
 
 
 def document_already_has(*, account: KeyCrmAccount, entity_set: str, bas_ref: str,
@@ -538,18 +574,14 @@ def _send_status(client: KeyCrmClient, message: OutboxMessage) -> dict[str, Any]
 
 
 def _confirm_status(message: OutboxMessage, result: dict[str, Any]) -> None:
+    # Only the marker: the register's keycrm_updated_at stays at the last state written to
+    # BAS, or a manager's edit made just before this write would be dropped as "older"
+    # (order_to_bas reads the order again instead, see status_written_since).
     payload = message.payload
-    updated_at = _parsed(result.get("updated_at"))
     BasDocumentState.objects.filter(
         account_id=message.account_id, entity_set=payload["entity_set"],
-        bas_ref=payload["bas_ref"]).update(echo_updated_at=updated_at,
+        bas_ref=payload["bas_ref"]).update(echo_updated_at=_parsed(result.get("updated_at")),
                                            echo_status_id=payload["status_id"])
-    if updated_at is not None:
-        # BAS has this state: an older KeyCRM state must never be written over it.
-        Correspondence.objects.filter(account_id=message.account_id,
-                                      directory=KeyCrmDirectory.ORDER,
-                                      keycrm_id=int(payload["order_id"])).update(
-            keycrm_updated_at=updated_at)
 
 
 def _status_lock(message: OutboxMessage) -> str:
@@ -581,7 +613,7 @@ def _confirm_create(message: OutboxMessage, result: dict[str, Any]) -> None:
                        bas_entity_set=payload["entity_set"], bas_ref=payload["bas_ref"],
                        bas_presentation=f"{payload['entity_set']} {number}".strip(),
                        origin=CorrespondenceOrigin.IMPORTED,
-                       note="created in KeyCRM from the BAS document",
+                       note=_("created in KeyCRM from the BAS document"),
                        keycrm_updated_at=updated_at)
     BasDocumentState.objects.update_or_create(
         account=account, entity_set=payload["entity_set"], bas_ref=payload["bas_ref"],
@@ -595,7 +627,8 @@ def _confirm_create(message: OutboxMessage, result: dict[str, Any]) -> None:
         outbox_put(account=account, kind=STATUS_KIND, key=f"order:{order_id}:status",
                    payload={"order_id": order_id, "status_id": wanted,
                             "entity_set": payload["entity_set"], "bas_ref": payload["bas_ref"]},
-                   cause=f"{payload['entity_set']} {number}: the state it has in BAS")
+                   cause=_("%(document)s %(number)s: the state it has in BAS") % {
+                       "document": payload["entity_set"], "number": number})
 
 
 def _parsed(value: Any) -> dt.datetime | None:

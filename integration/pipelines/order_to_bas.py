@@ -14,6 +14,8 @@ import hashlib
 import logging
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from catalogue.models import CatalogueSettings
 from integration.bas import literals
 from integration.bas.client import BasClient, BasError, BasErrorKind
@@ -26,6 +28,7 @@ from integration.pipelines.bas_changes import (
     document_written,
     order_echo,
     state_attribute_of,
+    status_written_since,
 )
 from integration.pipelines.catalog_to_bas import CatalogueConfigError, item_create_defaults
 from mappings.engine.plan import (
@@ -102,11 +105,14 @@ def _run(record: InboundRecord, clients: Clients, worker: str) -> Outcome:
         return Outcome(RecordState.DONE, "A newer state of this order is already in BAS; this "
                        "older one was not written.", document_set=link.bas_entity_set,
                        document_ref=str(link.bas_ref))
-    if link and (echo := order_echo(account=account, entity_set=link.bas_entity_set,
-                                    bas_ref=str(link.bas_ref), updated_at=updated_at,
-                                    status_id=order.get("status_id"))):
-        return Outcome(RecordState.DONE, echo, document_set=link.bas_entity_set,
-                       document_ref=str(link.bas_ref))
+    if link and updated_at and status_written_since(
+            account=account, entity_set=link.bas_entity_set, bas_ref=str(link.bas_ref),
+            updated_at=updated_at):
+        # The portal has since written BAS's state to KeyCRM: this snapshot's status is older
+        # than the document's, while its other changes must still reach BAS. The order as
+        # KeyCRM has it now carries both.
+        order = clients.keycrm.get_order(order_id)
+        updated_at = _parsed(order.get("updated_at"))
     plan = plan_document(profile=profile, order=order, resolver=resolver)
     if plan.problems:
         kinds = {p.kind for p in plan.problems}
@@ -114,9 +120,8 @@ def _run(record: InboundRecord, clients: Clients, worker: str) -> Outcome:
         kind = ProblemKind.BAS if state == RecordState.RETRY else sorted(kinds - {
             ProblemKind.BAS})[0]
         return Outcome(state, "; ".join(str(p) for p in plan.problems), kind)
-    if link and not plan.creations and (same := document_already_has(
-            account=account, entity_set=link.bas_entity_set, bas_ref=str(link.bas_ref),
-            body=plan.body(), state_attribute=state_attribute_of(profile))):
+    if link and not plan.creations and (same := _needs_no_write(
+            account, link, plan, profile, updated_at, order.get("status_id"))):
         return Outcome(RecordState.DONE, same, document_set=link.bas_entity_set,
                        document_ref=str(link.bas_ref))
     created = [note for creation in plan.creations
@@ -136,6 +141,10 @@ def _run(record: InboundRecord, clients: Clients, worker: str) -> Outcome:
         try:
             clients.bas.post_document(profile.document_set, ref)
         except BasError as exc:
+            # The saved document holds the plan's state: the BAS check must take it for our
+            # own (not send it to KeyCRM, whose confirm would then make the retry look like a
+            # no-op), while the empty hash makes the retry write and post again.
+            _remember_written(plan, profile, document, order_id, complete=False)
             outcome = _bas_outcome(exc, stage="posting")
             return dataclasses.replace(outcome, document_set=profile.document_set,
                                        document_ref=ref, document_number=number)
@@ -148,10 +157,23 @@ def _run(record: InboundRecord, clients: Clients, worker: str) -> Outcome:
                    document_ref=ref, document_number=number)
 
 
+def _needs_no_write(account: Any, link: Any, plan: DocumentPlan, profile: DocumentProfile,
+                   updated_at: Any, status_id: Any) -> str | None:
+    """Why the document needs no write (None: it does): BAS already has all the plan says,
+    or this is the first KeyCRM echo of an order the portal created from the document."""
+    attribute = state_attribute_of(profile)
+    body = plan.body()
+    where = {"account": account, "entity_set": link.bas_entity_set, "bas_ref": str(link.bas_ref)}
+    return document_already_has(**where, body=body, state_attribute=attribute) or order_echo(
+        **where, updated_at=updated_at, status_id=status_id, body=body,
+        state_attribute=attribute)
+
+
 def _remember_written(plan: DocumentPlan, profile: DocumentProfile, document: dict[str, Any],
-                      order_id: int) -> None:
+                      order_id: int, *, complete: bool = True) -> None:
     """Tell the BAS → KeyCRM check which state this write gave the document: when it next sees
-    the document changed with that same state, the change is ours and goes nowhere."""
+    the document changed with that same state, the change is ours and goes nowhere. An
+    incomplete write (posting failed) leaves no body hash, so nothing takes it for done."""
     attribute = state_attribute_of(profile)
     planned = plan.header.get(attribute) if attribute else None
     document_written(
@@ -159,7 +181,7 @@ def _remember_written(plan: DocumentPlan, profile: DocumentProfile, document: di
         number=document.get("Number") or "", keycrm_order_id=order_id,
         state_value=None if planned is None else str(planned.value or ""),
         data_version=str(document.get("DataVersion") or ""),
-        written_hash=body_hash(plan.body(), attribute))
+        written_hash=body_hash(plan.body(), attribute) if complete else "")
 
 
 def _snapshot(record: InboundRecord, keycrm: KeyCrmClient) -> dict[str, Any]:
@@ -311,9 +333,9 @@ def _new_item_defaults(account: Any, *, with_characteristic: bool) -> dict[str, 
         defaults = item_create_defaults(settings, configuration)
     except CatalogueConfigError as exc:
         raise _Stop(Outcome(
-            RecordState.WAITING, f"A new item cannot be created in BAS: {exc} (Catalogue "
-            "settings of the account, “defaults for a new item”).",
-            ProblemKind.CONFIGURATION)) from exc
+            RecordState.WAITING, _("A new item cannot be created in BAS: %(error)s (Catalogue "
+                                   "settings of the account, “defaults for a new item”).")
+            % {"error": exc}, ProblemKind.CONFIGURATION)) from exc
     if configuration != BasConfiguration.ACCOUNTING:
         defaults["ИспользоватьХарактеристики"] = with_characteristic
     return defaults

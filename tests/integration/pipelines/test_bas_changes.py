@@ -3,9 +3,14 @@ KeyCRM webhook that follows our write, not our own KeyCRM → BAS write on the n
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
+from integration.keycrm.client import KeyCrmClient
 from integration.models import BasDocumentState
+from staging.models import RecordSource
+from staging.services.polling import order_snapshots_store
 from tests.integration.pipelines.helpers import (
     ORDERS,
     bas_writes,
@@ -139,3 +144,83 @@ def test_a_webhook_that_only_repeats_a_status_bas_already_has_writes_nothing(
     assert record.state == "done", record.message
     assert "already has the state" in record.message
     assert bas_writes(bas) == []
+
+
+def _edit_quantity(shop, order_id: int, sku: str, quantity: int) -> None:
+    """A manager changes a line's quantity in KeyCRM (``PUT /order`` as the UI does)."""
+    client = KeyCrmClient.for_account(shop.account)
+    try:
+        client.update_order(order_id, {"products": [{"sku": sku, "quantity": quantity}]})
+    finally:
+        client.close()
+
+
+def _document_quantities(bas, ref: str) -> list[float]:
+    return [line["Количество"] for line in bas.get_object("sb", ORDERS, ref)["Запасы"]]
+
+
+def test_a_product_edit_in_the_same_second_as_the_portals_status_write_still_reaches_bas(
+        client, shop, keycrm, bas, order_in_bas):
+    order_id, ref = order_in_bas
+    second = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=5)
+    with keycrm.lock:
+        keycrm.store.clock = lambda: second  # the edit and our write share KeyCRM's second
+    _edit_quantity(shop, order_id, "CAP-1", 7)
+    set_state(bas, ref, shop.states["Відправлено"])
+    check(shop.account)
+    [message] = send_outbox()
+    assert message.state == "sent", message.message
+    webhook(client, shop.account, keycrm, order_id)  # the status change, carrying our marker
+    [record] = work()
+    assert record.state == "done", record.message
+    assert _document_quantities(bas, ref) == [1, 7]
+    assert bas.get_object("sb", ORDERS, ref)["СостояниеЗаказа"] == shop.states["Відправлено"]
+
+
+def test_a_polled_edit_older_than_the_portals_status_write_is_written_with_bas_state(
+        shop, keycrm, bas, order_in_bas):
+    order_id, ref = order_in_bas
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=5)
+    with keycrm.lock:
+        keycrm.store.clock = lambda: start
+    _edit_quantity(shop, order_id, "CAP-1", 7)
+    client = KeyCrmClient.for_account(shop.account)
+    try:  # the poll stores the edit (10:00:00) …
+        order_snapshots_store(account=shop.account, orders=[client.get_order(order_id)],
+                              source=RecordSource.POLL)
+    finally:
+        client.close()
+    with keycrm.lock:
+        keycrm.store.clock = lambda: start + dt.timedelta(seconds=2)
+    set_state(bas, ref, shop.states["Відправлено"])
+    check(shop.account)
+    send_outbox()  # … before the portal writes BAS's state, answered at 10:00:02
+    [record] = work()
+    assert record.state == "done", record.message
+    document = bas.get_object("sb", ORDERS, ref)
+    assert _document_quantities(bas, ref) == [1, 7]
+    assert document["СостояниеЗаказа"] == shop.states["Відправлено"]
+
+
+def test_a_failed_posting_is_posted_by_the_retry_and_not_sent_to_keycrm(
+        client, shop, keycrm, bas, order_in_bas, settings):
+    settings.STAGING_RETRY_BASE_SECONDS = 0
+    order_id, ref = order_in_bas
+    keycrm.set_order_status(order_id, shop.statuses["Відправлено"])
+    webhook(client, shop.account, keycrm, order_id)
+    bas.set_faults(error_count=1, only_methods=["POST"], path_contains="/Post")
+    [record] = work()
+    assert record.state == "retry", record.message
+    assert "posting" in record.message
+    assert bas.get_object("sb", ORDERS, ref)["СостояниеЗаказа"] == shop.states["Відправлено"]
+    keycrm.clear_log()
+    summary = check(shop.account)  # the saved state is the portal's own: nothing to send
+    assert summary.statuses == 0
+    assert send_outbox() == []
+    assert keycrm_writes(keycrm) == []
+    bas.clear_log()
+    [record] = work()
+    assert record.state == "done", record.message
+    assert "posted" in record.message
+    assert bas_writes(bas) == [("PATCH", f"/sb/odata/standard.odata/{ORDERS}(guid'{ref}')"),
+                               ("POST", f"/sb/odata/standard.odata/{ORDERS}(guid'{ref}')/Post")]

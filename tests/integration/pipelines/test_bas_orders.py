@@ -4,9 +4,12 @@ even when KeyCRM's answer to the POST is lost; linked both ways; and nothing ech
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from zoneinfo import ZoneInfo
 
+import polib
 import pytest
+from django.utils import translation
 
 from integration.models import BasChangesSettings, BasDocumentState
 from mappings.models import Correspondence
@@ -150,3 +153,43 @@ def test_drafts_and_disabled_creation_send_nothing(shop, keycrm, bas):
     assert send_outbox() == []
     assert keycrm.requests(method="POST") == []
     assert not BasDocumentState.objects.filter(bas_ref=draft).exists()
+
+
+def test_a_document_whose_buyer_was_deleted_does_not_stop_the_others(creating, keycrm, bas):
+    broken = _bas_order(bas, creating)
+    with bas.lock:  # its counterparty no longer exists in BAS
+        bas.infobase("sb").update(ORDERS, broken, {"Контрагент_Key": str(uuid.uuid4())})
+    fine = _bas_order(bas, creating)
+    summary = check(creating.account)
+    assert (summary.documents, summary.orders) == (2, 1)
+    number = bas.get_object("sb", ORDERS, broken)["Number"]
+    [problem] = summary.problems
+    assert problem.startswith(f"{ORDERS} {number}: ")
+    assert [m.key for m in OutboxMessage.objects.all()] == [f"bas-order:{fine}"]
+    row = BasChangesSettings.objects.get(account=creating.account)
+    assert (row.last_error, row.last_success_at is not None) == ("", True)
+    assert problem in row.last_summary
+
+
+def test_outbox_causes_and_the_link_note_follow_the_language(creating, keycrm, bas, tmp_path,
+                                                             settings):
+    # A catalogue of our own for these messages: the shipped one may not have them yet.
+    catalogue = polib.POFile()
+    catalogue.metadata = {"Content-Type": "text/plain; charset=UTF-8"}
+    for msgid in ("%(document)s %(number)s was entered in BAS",
+                  "%(document)s %(number)s: the state it has in BAS",
+                  "created in KeyCRM from the BAS document"):
+        catalogue.append(polib.POEntry(msgid=msgid, msgstr=f"uk: {msgid}"))
+    (tmp_path / "uk" / "LC_MESSAGES").mkdir(parents=True)
+    catalogue.save_as_mofile(str(tmp_path / "uk" / "LC_MESSAGES" / "django.mo"))
+    settings.LOCALE_PATHS = [str(tmp_path), *settings.LOCALE_PATHS]
+    ref = _bas_order(bas, creating, state="Підтверджено")
+    with translation.override("uk"):
+        check(creating.account)
+        send_outbox()
+    number = bas.get_object("sb", ORDERS, ref)["Number"]
+    created, status = OutboxMessage.objects.order_by("id")
+    assert created.cause == f"uk: {ORDERS} {number} was entered in BAS"
+    assert status.cause == f"uk: {ORDERS} {number}: the state it has in BAS"
+    link = Correspondence.objects.get(account=creating.account, directory="order")
+    assert link.note == "uk: created in KeyCRM from the BAS document"
