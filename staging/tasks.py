@@ -106,13 +106,22 @@ def reprocess_records(run_id: int, record_ids: list[int], who: str) -> str:
         return "no such run"
     run_begin(run, total=len(record_ids))
     requeued = skipped = 0
-    for start in range(0, len(record_ids), REPROCESS_CHUNK):
-        chunk = record_ids[start:start + REPROCESS_CHUNK]
-        with transaction.atomic():
-            chunk_requeued, chunk_skipped = records_reprocess_now(record_ids=list(chunk),
-                                                                  who=who)
-        requeued, skipped = requeued + chunk_requeued, skipped + chunk_skipped
-        run_progress(run, add=len(chunk))
+    try:
+        for start in range(0, len(record_ids), REPROCESS_CHUNK):
+            chunk = record_ids[start:start + REPROCESS_CHUNK]
+            with transaction.atomic():
+                chunk_requeued, chunk_skipped = records_reprocess_now(record_ids=list(chunk),
+                                                                      who=who)
+            requeued, skipped = requeued + chunk_requeued, skipped + chunk_skipped
+            run_progress(run, add=len(chunk))
+    except Exception as exc:
+        # The queue boundary of the task: its run must not stay "running" for ever.
+        logger.exception("Re-processing run %s stopped by an unexpected error", run.pk)
+        run_finish(run, state=RunState.FAILED, result={"requeued": requeued, "skipped": skipped},
+                   message=gettext("Stopped by an unexpected error after %(requeued)d re-queued: "
+                                   "%(error)s") % {"requeued": requeued,
+                                                   "error": str(exc) or type(exc).__name__})
+        raise
     message = reprocess_message(requeued, skipped)
     run_finish(run, message=message, result={"requeued": requeued, "skipped": skipped})
     return message

@@ -156,3 +156,21 @@ def test_the_directory_command_draws_a_bar_on_a_terminal(keycrm, keycrm_account,
     assert bar.split("\r")[-1].startswith(f"Sources (sales channels): 1 [{'#' * 30}] 2/2 ")
     assert (summary, end) == ("Order statuses: 4 (4 new); Sources (sales channels): "
                               "1 (1 new).", "")
+
+
+def test_an_unexpected_error_fails_the_re_processing_run_with_what_was_done(keycrm_account,
+                                                                           monkeypatch):
+    monkeypatch.setattr(tasks, "REPROCESS_CHUNK", 2)
+    records = InboundRecord.objects.bulk_create([
+        InboundRecord(account=keycrm_account, source=RecordSource.POLL,
+                      state=RecordState.WAITING) for _ in range(2)])
+    run = tasks.records_reprocess_start(record_ids=[r.pk for r in records], who="admin")
+    ids = [r.pk for r in records] + ["not-a-record-id"]  # a message the database refuses
+
+    with pytest.raises(ValueError, match="not-a-record-id"):
+        tasks.reprocess_records.run(run.pk, ids, "admin")
+
+    run.refresh_from_db()
+    assert (run.state, run.result) == ("failed", {"requeued": 2, "skipped": 0})
+    assert "not-a-record-id" in run.message
+    assert InboundRecord.objects.filter(state="queued").count() == 2
