@@ -148,6 +148,13 @@ class FollowupSettings(models.Model):
                 "Retail receipts are not available for %(conf)s: that configuration has no "
                 "retail receipt document. Write fiscal data to the payment document instead.")
                 % {"conf": name}})
+        if self.payments_to_bas:
+            # A posted retail receipt books the money taken as well as the sale; a payment
+            # document for the same KeyCRM payment would book that money a second time.
+            raise ValidationError({"fiscal_target": _(
+                "Retail receipts cannot be combined with “KeyCRM payments → BAS”: a retail "
+                "receipt already records the money received, so the payment document would "
+                "count the same payment twice. Switch one of them off.")})
         if self.receipt_cash_register_ref is None:
             raise ValidationError({"receipt_cash_register_ref": _(
                 "Choose the fiscal cash register the retail receipts are punched on.")})
@@ -198,6 +205,17 @@ class DocumentRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account}: {self.get_action_display()}"
+
+    def clean(self) -> None:
+        # Read as a set of ints for every order of the account: a typo here would otherwise
+        # break all of its follow-ups, not just this rule.
+        if self.keycrm_status_ids is None:
+            self.keycrm_status_ids = []
+        ids = self.keycrm_status_ids
+        if not isinstance(ids, list) or not all(
+                isinstance(i, int) and not isinstance(i, bool) for i in ids):
+            raise ValidationError({"keycrm_status_ids": _(
+                "Write the KeyCRM status ids as a list of whole numbers, e.g. [4, 9].")})
 
     def triggered_by(self, status_id: int | None) -> bool:
         return self.enabled and status_id is not None and \

@@ -31,7 +31,7 @@ RECEIPT = {"fiscal_code": "FN-0001", "fiscal_date": "2025-03-14 09:16:00",
 
 @pytest.fixture
 def receipts(shop, keycrm, bas):
-    """Payments into BAS, and fiscal data into retail receipts on a fiscal register."""
+    """Fiscal data into retail receipts on a fiscal register (payments not into BAS)."""
     ref = bas.reference("sb")
     ids = keycrm.seed({"payment_methods": [{"name": "Картка"}, {"name": "Готівка"}]})
     methods = dict(zip(("card", "cash"), ids["payment_methods"], strict=True))
@@ -44,6 +44,9 @@ def receipts(shop, keycrm, bas):
         "Catalog_КассыККМ": [{"Description": "ПРРО магазину", "Организация_Key": org}]})
     [store], [register] = seeded["Catalog_СтруктурныеЕдиницы"], seeded["Catalog_КассыККМ"]
     settings = FollowupSettings.objects.get(account=shop.account)
+    # A retail receipt books the money too: payment documents stay off (the settings refuse
+    # both at once).
+    settings.payments_to_bas = False
     settings.fiscal_target = FiscalTarget.RETAIL_RECEIPT
     settings.receipt_cash_register_ref, settings.receipt_store_ref = register, store
     settings.full_clean()
@@ -104,15 +107,11 @@ def test_a_fiscalised_payment_becomes_one_posted_receipt(client, shop, receipts,
     link = Correspondence.objects.get(account=shop.account, directory=KeyCrmDirectory.PAYMENT,
                                       keycrm_id=receipt_link_id(payment_id))
     assert (link.bas_entity_set, str(link.bas_ref)) == (RECEIPTS, receipt["Ref_Key"])
-    # The payment document is still written, and carries no fiscal data: it went to the receipt.
-    [bank] = bas.objects("sb", BANK)
-    assert (bank["Posted"], bank["СуммаДокумента"], bank["НомерВходящегоДокумента"]) == (
-        True, 500, "")
-    assert str(Correspondence.objects.get(account=shop.account, keycrm_id=payment_id,
-                                          directory=KeyCrmDirectory.PAYMENT).bas_ref
-               ) == bank["Ref_Key"]
+    # The receipt books the money: no payment document counts it a second time.
+    assert bas.objects("sb", BANK) == []
+    assert not Correspondence.objects.filter(account=shop.account, keycrm_id=payment_id,
+                                             directory=KeyCrmDirectory.PAYMENT).exists()
     assert sorted(DocumentAction.objects.values_list("action", "outcome", "key")) == sorted([
-        ("payment", "done", f"payment:{payment_id}"),
         ("retail_receipt", "done", f"retail_receipt:{payment_id}"),
         ("fiscal", "done", DocumentAction.objects.get(action="fiscal").key)])
     assert DocumentAction.objects.get(action="fiscal").key.startswith(
@@ -121,7 +120,8 @@ def test_a_fiscalised_payment_becomes_one_posted_receipt(client, shop, receipts,
     # A repeated webhook writes nothing again.
     webhook(client, shop.account, keycrm, order_id, event=PAYMENT_EVENT)
     assert [r.state for r in work()] == ["done"]
-    assert len(bas.objects("sb", RECEIPTS)) == len(bas.objects("sb", BANK)) == 1
+    assert len(bas.objects("sb", RECEIPTS)) == 1
+    assert bas.objects("sb", BANK) == []
     assert _receipt_posts(bas) == 1
     assert bas.requests(method="PATCH", path_contains=RECEIPTS) == []
 
