@@ -17,9 +17,11 @@ write is an outbox message, sent later within the account's rate budget:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from http import HTTPStatus
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext
 
 from accounts.models import KeyCrmAccount
 from catalogue.models import CatalogueSettings
@@ -200,17 +202,21 @@ def _send_products(client: KeyCrmClient, message: OutboxMessage) -> dict[str, An
         account=message.account, kind=CATEGORY).values() if s.keycrm_id}
     missing_groups = {e["group_ref"] for e in entries} - set(categories)
     if missing_groups:
-        raise KeyCrmError(f"{len(missing_groups)} categories are not created in KeyCRM yet; "
-                          "their message goes first", retryable=True)
+        raise KeyCrmError(gettext("%(count)d categories are not created in KeyCRM yet; their "
+                                  "message goes first") % {"count": len(missing_groups)},
+                          retryable=True)
     found = _offers_by_sku(client, [e["sku"] for e in entries])
     product_ids: dict[str, int] = {}
     to_import = []
     for entry in entries:
         existing = found.get(entry["sku"])
+        fields = {"name": entry["name"], "category_id": categories[entry["group_ref"]]}
         if existing is not None:
             product_ids[entry["ref"]] = int(existing["product_id"])
-            client.update_product(int(existing["product_id"]), {
-                "name": entry["name"], "category_id": categories[entry["group_ref"]]})
+            client.update_product(int(existing["product_id"]), fields)
+        elif entry.get("keycrm_id") and _product_to_new_sku(client, int(entry["keycrm_id"]),
+                                                            entry, fields):
+            product_ids[entry["ref"]] = int(entry["keycrm_id"])
         else:
             to_import.append({"name": entry["name"], "sku": entry["sku"],
                               "category_id": categories[entry["group_ref"]]})
@@ -228,6 +234,22 @@ def _send_products(client: KeyCrmClient, message: OutboxMessage) -> dict[str, An
         if new and entry["ref"] in product_ids:
             client.create_product_offers(product_ids[entry["ref"]], new)
     return {"products": product_ids}
+
+
+def _product_to_new_sku(client: KeyCrmClient, product_id: int, entry: dict[str, Any],
+                        fields: dict[str, Any]) -> bool:
+    """The item's article changed in BAS: the product made for it before stays the item's
+    product (importing would make a second one). A product without variants takes the new SKU on
+    its single offer; variants of the new SKU are added afterwards (the API cannot change an
+    existing variant's SKU). False when KeyCRM no longer has the product."""
+    body = {**fields, "sku": entry["sku"]} if not entry["offers"] else fields
+    try:
+        client.update_product(product_id, body)
+    except KeyCrmError as exc:
+        if exc.status == HTTPStatus.NOT_FOUND:
+            return False
+        raise
+    return True
 
 
 def _confirm_products(message: OutboxMessage, result: dict[str, Any]) -> None:

@@ -169,3 +169,29 @@ def test_cost_from_the_cost_register(keycrm, bas, sb_settings) -> None:
 
     assert report.updated == 1
     assert keycrm.store.offers[keycrm.store.offers_by_sku["DR-0/S"]][COST] == 250
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("sizes", [(), ("S",)])
+def test_an_item_whose_article_changed_stays_the_same_product(keycrm, bas, sb_settings,
+                                                              sizes) -> None:
+    seeded = _seed_group(bas, sb_settings, items=2, sizes=sizes)
+    _export(sb_settings)
+    send_outbox()
+    store = keycrm.store
+    product_id = store.offers[store.offers_by_sku["DR-1"]]["product_id"]
+    bas.infobase("sb").update(NOMENCLATURE, seeded["items"][1], {"Артикул": "DR-NEW"})
+    keycrm.clear_log()
+
+    report = _export(sb_settings)
+    sent = send_outbox()
+
+    assert report.updated == 1
+    assert [m.state for m in sent] == [OutboxState.SENT]
+    assert len(store.products) == 2
+    assert keycrm.requests(method="POST", path_contains="/products/import") == []
+    if sizes:  # a variant's SKU cannot change through the API: the new one joins the product
+        assert store.offers[store.offers_by_sku["DR-NEW/S"]]["product_id"] == product_id
+    else:  # the single offer of a product without variants takes the new SKU
+        assert store.offers[store.offers_by_sku["DR-NEW"]]["product_id"] == product_id
+        assert "DR-1" not in store.offers_by_sku
