@@ -46,11 +46,10 @@ class FollowupSettingsAdmin(admin.ModelAdmin):
     @admin.action(description=_("Check BAS payments now"), permissions=["change"])
     def check_bas_payments_now(self, request: HttpRequest,
                                queryset: QuerySet[FollowupSettings]) -> HttpResponse | None:
-        chosen = list(queryset.select_related("account"))
-        account = chosen[0].account if len(chosen) == 1 else None
-        run = bas_payments_run_start(account=account)
+        accounts = [s.account for s in queryset.select_related("account").order_by("account__name")]
+        run = bas_payments_run_start(accounts=accounts)
         transaction.on_commit(functools.partial(
-            check_bas_payments.delay, run.pk, account.pk if account else None))
+            check_bas_payments.delay, run.pk, account_ids=[a.pk for a in accounts]))
         return HttpResponseRedirect(run_url(run))
 
 

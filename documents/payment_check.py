@@ -28,19 +28,34 @@ def accounts_checking_bas_payments() -> list[KeyCrmAccount]:
         account__bas_connection__isnull=False).select_related("account__bas_connection")]
 
 
-def bas_payments_run_start(*, account: KeyCrmAccount | None) -> Run:
-    """A queued run for the admin's "check now" (one account, or all when None)."""
-    title = _("BAS payments → KeyCRM: %(who)s") % {"who": account or _("all accounts")}
-    return run_start(kind=RUN_KIND, title=title, account=account, queued=True)
+def bas_payments_run_start(*, accounts: list[KeyCrmAccount]) -> Run:
+    """A queued run for the admin's "check now" (the chosen accounts; all when none)."""
+    who = ", ".join(str(a) for a in accounts) or _("all accounts")
+    return run_start(kind=RUN_KIND, title=_("BAS payments → KeyCRM: %(who)s") % {"who": who},
+                     account=accounts[0] if len(accounts) == 1 else None, queued=True)
 
 
 def bas_payments_check_run(*, run: Run | None = None,
-                           account_id: int | None = None) -> list[CheckResult]:
-    """Check the chosen account (or every account that switched the check on); record the
-    progress in ``run`` when given. A BAS failure of one account does not stop the others."""
+                           account_ids: list[int] | None = None) -> list[CheckResult]:
+    """Check the chosen accounts (None: every account that switched the check on); record the
+    progress in ``run`` when given. A BAS failure of one account does not stop the others;
+    anything unexpected (a time limit, a bug) ends the run FAILED with the reason and is
+    raised again, so the run never stays "running"."""
+    try:
+        return _check_accounts(run, account_ids)
+    except Exception as exc:  # the run's boundary: it must end visibly, whatever happened
+        logger.exception("BAS payments check failed")
+        if run is not None and not run.finished:
+            run_finish(run, state=RunState.FAILED,
+                       message=(_("stopped by an unexpected error: %(error)s") % {
+                           "error": f"{type(exc).__name__}: {exc}"})[:2000])
+        raise
+
+
+def _check_accounts(run: Run | None, account_ids: list[int] | None) -> list[CheckResult]:
     accounts = accounts_checking_bas_payments()
-    if account_id is not None:
-        accounts = [a for a in accounts if a.pk == account_id]
+    if account_ids is not None:
+        accounts = [a for a in accounts if a.pk in set(account_ids)]
     if run is not None:
         run_begin(run, total=len(accounts))
     results, failures = [], []
