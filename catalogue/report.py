@@ -6,6 +6,8 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+from django.utils.translation import gettext
+
 PREVIEW_LIMIT = 200  # changes listed in a dry run's result; the counts cover all of them
 
 Progress = Callable[..., None]  # progress(add=1) / progress(total=n); runs.services-compatible
@@ -29,11 +31,15 @@ class SyncReport:
             self.changes.append({"action": action, "what": what, **details})
 
     def summary(self) -> str:
-        verb = "would be" if self.dry_run else "were"
-        text = (f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged "
-                f"({verb} written)")
+        counts = {"created": self.created, "updated": self.updated,
+                  "unchanged": self.unchanged}
+        text = (gettext("%(created)d created, %(updated)d updated, %(unchanged)d unchanged "
+                        "(would be written)") if self.dry_run else
+                gettext("%(created)d created, %(updated)d updated, %(unchanged)d unchanged "
+                        "(were written)")) % counts
         if self.queued_messages:
-            text += f"; {self.queued_messages} messages queued for KeyCRM"
+            text += gettext("; %(count)d messages queued for KeyCRM") % {
+                "count": self.queued_messages}
         return text
 
     def as_result(self) -> dict[str, Any]:

@@ -16,6 +16,8 @@ import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
+from django.utils.translation import gettext
+
 from accounts.models import KeyCrmAccount
 from catalogue.models import CatalogueSettings, CatalogueState, OfferMode
 from catalogue.report import Progress, SyncReport, no_progress
@@ -165,7 +167,8 @@ def item_create_defaults(settings: CatalogueSettings, configuration: str) -> dic
         if settings.vat_rate_ref:
             extra["СтавкаНДС_Key"] = str(settings.vat_rate_ref)
     if missing:
-        raise CatalogueConfigError("Fill in the catalogue settings: " + ", ".join(missing))
+        raise CatalogueConfigError(gettext("Fill in the catalogue settings: %(fields)s") % {
+            "fields": ", ".join(missing)})
     return extra
 
 
@@ -214,14 +217,14 @@ class _Writer:
                 self.report.unchanged += 1
                 continue
             if state is not None and state.bas_ref:
-                self.report.change("update", f"group «{name}»")
+                self.report.change("update", gettext("group «%(name)s»") % {"name": name})
                 ref = str(state.bas_ref)
                 if not self.dry_run:
                     self.bas.patch(self.nomenclature, ref, body)
             else:
                 ref = tree.find(parent=parent, name=name) or ""
                 if not ref:
-                    self.report.change("create", f"group «{name}»")
+                    self.report.change("create", gettext("group «%(name)s»") % {"name": name})
                     ref = (f"(new group {ident})" if self.dry_run or parent.startswith("(")
                            else tree.ensure(parent=parent, name=name))
             refs[ident] = ref
@@ -252,7 +255,8 @@ class _Writer:
             body.update({"Owner": owner, "Owner_Type": f"StandardODATA.{self.nomenclature}"})
         digest = fingerprint(body)
         entity_set = self.nomenclature if element.kind == ITEM else self.characteristics
-        what = f"{'item' if element.kind == ITEM else 'characteristic'} «{body['Description']}»"
+        what = (gettext("item «%(name)s»") if element.kind == ITEM
+                else gettext("characteristic «%(name)s»")) % {"name": body["Description"]}
         if state is not None and state.bas_ref and state.fingerprint == digest:
             self.refs[element.key] = str(state.bas_ref)
             self.report.unchanged += 1

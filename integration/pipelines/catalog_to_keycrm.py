@@ -124,7 +124,7 @@ def _changed_groups(account: KeyCrmAccount, groups: list[dict[str, Any]],
         if state is not None and state.keycrm_id:
             report.unchanged += 1  # the API cannot rename a category: a found one is kept
             continue
-        report.change("create", f"category «{group['Description']}»")
+        report.change("create", gettext("category «%(name)s»") % {"name": group["Description"]})
         changed.append(entry)
     return changed
 
@@ -141,7 +141,8 @@ def _changed_products(account: KeyCrmAccount, items: list[dict[str, Any]],
     for item in sorted(items, key=lambda i: i["Ref_Key"]):
         sku = _item_sku(item)
         if not sku:
-            report.change("skip", f"item «{item['Description']}»", reason="no article or code")
+            report.change("skip", gettext("item «%(name)s»") % {"name": item["Description"]},
+                          reason=gettext("no article or code"))
             continue
         offers = [{"ref": c["Ref_Key"], "sku": f"{sku}/{c['Description']}",
                    "properties": [{"name": PROPERTY_NAME, "value": c["Description"]}]}
@@ -153,8 +154,8 @@ def _changed_products(account: KeyCrmAccount, items: list[dict[str, Any]],
         if state is not None and state.fingerprint == digest:
             report.unchanged += 1
             continue
-        report.change("update" if state else "create", f"product «{item['Description']}»",
-                      sku=sku)
+        report.change("update" if state else "create",
+                      gettext("product «%(name)s»") % {"name": item["Description"]}, sku=sku)
         entries.append({**entry, "fp": digest,
                         "keycrm_id": state.keycrm_id if state else None})
     return entries

@@ -20,6 +20,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.db import transaction
+from django.utils.functional import Promise
+from django.utils.translation import gettext, gettext_lazy
 
 from accounts.models import KeyCrmAccount
 from catalogue.models import CatalogueSettings, CostSource
@@ -44,6 +46,8 @@ PRICE_TYPE_FIELD = {BasConfiguration.SMALL_BUSINESS: "ВидЦен_Key",
                     BasConfiguration.ACCOUNTING: "ТипЦен_Key"}
 ERP_PRICE_TYPE_FIELD = "ВидЦены_Key"
 CENT = Decimal("0.01")
+PRICE_TYPE_MISSING = gettext_lazy("Choose the price type in the catalogue settings.")
+COST_TYPE_MISSING = gettext_lazy("Choose the cost price type in the catalogue settings.")
 
 Key = tuple[str, str]  # (item Ref_Key, characteristic Ref_Key or the empty ref)
 
@@ -55,7 +59,7 @@ def prices_to_keycrm(*, account: KeyCrmAccount, settings: CatalogueSettings, bas
     Raises ``BasError`` and ``CatalogueConfigError``."""
     configuration = account.bas_connection.configuration
     values = _cost_values(bas, settings, configuration) if field == COST else _slice_values(
-        bas, configuration, settings.price_type_ref, "price type")
+        bas, configuration, settings.price_type_ref, PRICE_TYPE_MISSING)
     targets = _targets(account)
     progress(total=len(targets))
     states = states_by_key(account=account, kind=field)
@@ -87,9 +91,10 @@ def prices_to_keycrm(*, account: KeyCrmAccount, settings: CatalogueSettings, bas
 
 
 def _slice_values(bas: BasClient, configuration: str, price_type: Any,
-                  what: str) -> dict[Key, Decimal]:
+                  missing: Promise) -> dict[Key, Decimal]:
+    """``missing``: what to tell the operator when no price type is chosen."""
     if price_type is None:
-        raise CatalogueConfigError(f"Choose the {what} in the catalogue settings.")
+        raise CatalogueConfigError(str(missing))
     register = objects_for(configuration).price_register
     type_field = PRICE_TYPE_FIELD.get(configuration, ERP_PRICE_TYPE_FIELD)
     rows = bas.slice_last(register, condition=f"{type_field} eq {literals.guid(str(price_type))}")
@@ -100,11 +105,13 @@ def _slice_values(bas: BasClient, configuration: str, price_type: Any,
 def _cost_values(bas: BasClient, settings: CatalogueSettings,
                  configuration: str) -> dict[Key, Decimal]:
     if settings.cost_source == CostSource.PRICE_TYPE:
-        return _slice_values(bas, configuration, settings.cost_price_type_ref, "cost price type")
+        return _slice_values(bas, configuration, settings.cost_price_type_ref,
+                             COST_TYPE_MISSING)
     register = COST_REGISTER.get(configuration)
     if register is None:
-        raise CatalogueConfigError("This configuration has no cost register the portal reads: "
-                                   "choose a cost price type instead.")
+        raise CatalogueConfigError(gettext(
+            "This configuration has no cost register the portal reads: choose a cost price "
+            "type instead."))
     rows = bas.balance(register, dimensions=["Номенклатура", "Характеристика"])
     values = {}
     for row in rows:
