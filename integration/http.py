@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
+from django.utils.translation import gettext
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
@@ -156,13 +157,13 @@ def _was_sent(exc: requests.RequestException) -> bool:
 def _describe(exc: requests.RequestException) -> str:
     text = str(exc)
     if isinstance(exc, requests.ConnectTimeout):
-        return "the server did not accept a connection in time"
+        return gettext("the server did not accept a connection in time")
     if isinstance(exc, requests.ReadTimeout):
-        return "the server accepted the request but did not answer in time"
+        return gettext("the server accepted the request but did not answer in time")
     if "Connection refused" in text:
-        return "connection refused: nothing listens at this address and port"
+        return gettext("connection refused: nothing listens at this address and port")
     if "Failed to resolve" in text or "Name or service not known" in text:
-        return "the host name cannot be resolved"
+        return gettext("the host name cannot be resolved")
     if "RemoteDisconnected" in text or "Connection aborted" in text:
-        return "the server closed the connection without answering"
+        return gettext("the server closed the connection without answering")
     return text[:300]

@@ -18,6 +18,7 @@ from typing import Protocol
 import redis
 from django.conf import settings
 from django.db.models import Min
+from django.utils.translation import gettext
 
 from integration.models import RateSlot
 
@@ -147,8 +148,7 @@ class RedisRateBudget:
 
 def _sleep_or_give_up(started: float, wait: float, max_wait: float) -> None:
     if time.monotonic() - started + wait > max_wait:
-        raise RateBudgetExhausted(
-            f"no request slot within {max_wait:.0f} s: the account's budget is used up by "
-            "other work; it will be retried"
-        )
+        raise RateBudgetExhausted(gettext(
+            "no request slot within %(seconds)s s: the account's budget is used up by other "
+            "work; it will be retried") % {"seconds": f"{max_wait:.0f}"})
     time.sleep(wait)
