@@ -323,7 +323,8 @@ class _Writer:
     def _flush(self) -> None:
         for kind, rows in self._pending.items():
             states_save(account=self.account, kind=kind, rows=rows)
-        links_save(account=self.account, links=self._links, note="catalogue: KeyCRM → BAS")
+        links_save(account=self.account, links=self._links,
+                   note=gettext("catalogue: KeyCRM → BAS"))
         self._pending, self._links = {}, []
 
 

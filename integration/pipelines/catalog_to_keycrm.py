@@ -65,13 +65,13 @@ def catalog_to_keycrm(*, account: KeyCrmAccount, settings: CatalogueSettings, ba
         if new_groups:
             outbox_put(account=account, kind=CATEGORIES_KIND,
                        key=f"catalogue:categories:{fingerprint(new_groups)[:16]}",
-                       payload={"groups": new_groups}, cause="catalogue export")
+                       payload={"groups": new_groups}, cause=gettext("catalogue export"))
             report.queued_messages += 1
         for start in range(0, len(entries), PRODUCT_IMPORT_BATCH):
             batch = entries[start:start + PRODUCT_IMPORT_BATCH]
             outbox_put(account=account, kind=PRODUCTS_KIND,
                        key=f"catalogue:products:{fingerprint(batch)[:16]}",
-                       payload={"products": batch}, cause="catalogue export")
+                       payload={"products": batch}, cause=gettext("catalogue export"))
             report.queued_messages += 1
     return report
 

@@ -84,17 +84,19 @@ def order_to_bas(*, record: InboundRecord, clients: Clients, worker: str = "") -
     except KeyCrmError as exc:
         if exc.retryable:
             return Outcome(RecordState.RETRY, f"KeyCRM: {exc}", "keycrm")
-        return Outcome(RecordState.WAITING, f"KeyCRM refused: {exc}", "keycrm")
+        return Outcome(RecordState.WAITING, _("KeyCRM refused: %(error)s") % {"error": exc},
+                       "keycrm")
 
 
 def _run(record: InboundRecord, clients: Clients, worker: str) -> Outcome:
     account = record.account
     profile = DocumentProfile.objects.filter(account=account).first()
     if profile is None or not profile.document_set:
-        raise _Stop(Outcome(RecordState.WAITING, "The account has no document profile: choose "
-                            "the BAS document its orders become.", ProblemKind.CONFIGURATION))
+        raise _Stop(Outcome(RecordState.WAITING, _(
+            "The account has no document profile: choose the BAS document its orders become."),
+            ProblemKind.CONFIGURATION))
     if account.bas_connection is None:
-        raise _Stop(Outcome(RecordState.WAITING, "The account has no BAS connection.",
+        raise _Stop(Outcome(RecordState.WAITING, _("The account has no BAS connection."),
                             ProblemKind.CONFIGURATION))
     order = _snapshot(record, clients.keycrm)
     order_id = int(order["id"])
@@ -102,8 +104,9 @@ def _run(record: InboundRecord, clients: Clients, worker: str) -> Outcome:
     resolver = Resolver(account=account, bas=clients.bas)
     link = resolver.correspondence(KeyCrmDirectory.ORDER, order_id)
     if link and link.keycrm_updated_at and updated_at and updated_at < link.keycrm_updated_at:
-        return Outcome(RecordState.DONE, "A newer state of this order is already in BAS; this "
-                       "older one was not written.", document_set=link.bas_entity_set,
+        return Outcome(RecordState.DONE, _("A newer state of this order is already in BAS; "
+                                           "this older one was not written."),
+                       document_set=link.bas_entity_set,
                        document_ref=str(link.bas_ref))
     if link and updated_at and status_written_since(
             account=account, entity_set=link.bas_entity_set, bas_ref=str(link.bas_ref),
@@ -135,7 +138,7 @@ def _run(record: InboundRecord, clients: Clients, worker: str) -> Outcome:
         account=account, directory=KeyCrmDirectory.ORDER, keycrm_id=order_id,
         bas_entity_set=profile.document_set, bas_ref=ref,
         bas_presentation=f"{profile.document_set} {number}".strip(),
-        origin=CorrespondenceOrigin.CREATED, note=f"order {plan.order_number}",
+        origin=CorrespondenceOrigin.CREATED, note=_("order %(id)s") % {"id": plan.order_number},
         keycrm_updated_at=updated_at)
     if profile.post_documents:
         try:
@@ -151,8 +154,9 @@ def _run(record: InboundRecord, clients: Clients, worker: str) -> Outcome:
     # Only once the document is complete (posted when the profile posts): a retry after a
     # failed posting must not take the saved document for one that needs nothing more.
     _remember_written(plan, profile, document, order_id)
-    verb = "posted" if profile.post_documents else "saved"
-    message = "; ".join([f"{profile.document_set} {number} {verb}", *created])
+    done = _("%(set)s %(number)s posted") if profile.post_documents else \
+        _("%(set)s %(number)s saved")
+    message = "; ".join([done % {"set": profile.document_set, "number": number}, *created])
     return Outcome(RecordState.DONE, message, document_set=profile.document_set,
                    document_ref=ref, document_number=number)
 
@@ -195,14 +199,14 @@ def _snapshot(record: InboundRecord, keycrm: KeyCrmClient) -> dict[str, Any]:
                    or newest.order_updated_at >= record.order_updated_at):
         return newest.payload
     if record.keycrm_order_id is None:
-        raise _Stop(Outcome(RecordState.WAITING, "The record names no KeyCRM order.",
+        raise _Stop(Outcome(RecordState.WAITING, _("The record names no KeyCRM order."),
                             ProblemKind.DATA))
     try:
         return keycrm.get_order(record.keycrm_order_id)
     except KeyCrmError as exc:
         if exc.status == 404:
-            raise _Stop(Outcome(RecordState.WAITING, f"KeyCRM has no order "
-                                f"{record.keycrm_order_id} (deleted?)", ProblemKind.DATA)) from exc
+            raise _Stop(Outcome(RecordState.WAITING, _("KeyCRM has no order %(id)s (deleted?)")
+                                % {"id": record.keycrm_order_id}, ProblemKind.DATA)) from exc
         raise
 
 
@@ -249,8 +253,9 @@ def _write(plan: DocumentPlan, profile: DocumentProfile, link: Any, bas: BasClie
             found = bas.list(entity_set, filter=verify, top=2, select=["Ref_Key", "Number"])
             if len(found) > 1:
                 raise _Stop(Outcome(
-                    RecordState.WAITING, f"{len(found)} documents in {entity_set} carry "
-                    f"{plan.order_number}; mark the extra ones for deletion in BAS.",
+                    RecordState.WAITING, _("%(n)s documents in %(set)s carry %(marker)s; mark "
+                                           "the extra ones for deletion in BAS.") % {
+                        "n": len(found), "set": entity_set, "marker": plan.order_number},
                     ProblemKind.CONFIGURATION))
             ref = found[0]["Ref_Key"] if found else None
     if ref is not None:
@@ -275,8 +280,8 @@ def _create_once(creation: PlannedCreation, plan: DocumentPlan, account: Any, ba
     identity = f"{creation.entity_set}|{_creation_filter(creation)}"
     name = f"create:{hashlib.sha1(identity.encode()).hexdigest()}"  # noqa: S324 - a name
     if not lock_wait(account_id=account.pk, name=name, holder=worker, timeout=60):
-        raise _Stop(Outcome(RecordState.RETRY, f"another worker is creating {creation.placeholder}",
-                            "busy"))
+        raise _Stop(Outcome(RecordState.RETRY, _("another worker is creating %(element)s")
+                            % {"element": creation.placeholder}, "busy"))
     try:
         return _create(creation, plan, account, bas)
     finally:
@@ -319,8 +324,9 @@ def _create(creation: PlannedCreation, plan: DocumentPlan, account: Any,
                            bas_presentation=str(body.get("Description", "")),
                            origin=CorrespondenceOrigin.CREATED, note=creation.reason)
     _fill(plan, creation, ref, characteristic)
-    return (f"created in {creation.entity_set}: «{body.get('Description', '')}» because "
-            f"{creation.reason}")
+    return _("created in %(set)s: «%(name)s» because %(reason)s") % {
+        "set": creation.entity_set, "name": body.get("Description", ""),
+        "reason": creation.reason}
 
 
 def _new_item_defaults(account: Any, *, with_characteristic: bool) -> dict[str, Any]:
@@ -350,7 +356,7 @@ def _fill(plan: DocumentPlan, creation: PlannedCreation, ref: str,
                 if characteristic and row is not plan.header and CHARACTERISTIC not in row:
                     row[CHARACTERISTIC] = dataclasses.replace(
                         planned, value=characteristic, type_name=None,
-                        how="characteristic created with the item")
+                        how=_("characteristic created with the item"))
 
 
 def _creation_filter(creation: PlannedCreation) -> str:
@@ -377,9 +383,10 @@ def _group(bas: BasClient, path: tuple[str, ...]) -> str:
 
 
 def _bas_outcome(exc: BasError, stage: str = "") -> Outcome:
-    where = f" while {stage}" if stage else ""
+    where = (_(" while posting") if stage == "posting" else f" ({stage})") if stage else ""
     if exc.business:
-        return Outcome(RecordState.WAITING, f"BAS refused{where}: {exc.message}", "business")
+        return Outcome(RecordState.WAITING, _("BAS refused%(where)s: %(error)s") % {
+            "where": where, "error": exc.message}, "business")
     if exc.retryable:
         return Outcome(RecordState.RETRY, f"BAS{where}: {exc.message}", "bas")
     if exc.kind in (BasErrorKind.AUTH, BasErrorKind.NOT_PUBLISHED, BasErrorKind.NOT_ODATA):
