@@ -10,13 +10,18 @@ from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from staging.admin.records import DeferringChangeList, ExchangeInline, pre, state_badge
+from staging.admin.records import (
+    DeferringChangeList,
+    ExchangeInline,
+    pre,
+    state_badge,
+    what_happened_box,
+)
 from staging.models import Exchange, OutboxMessage, OutboxState
 from staging.services.outbox import outbox_requeue
 from staging.tasks import enqueue_outbox_message
@@ -104,15 +109,11 @@ class OutboxMessageAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("what happened"))
     def what_happened(self, obj: OutboxMessage) -> str:
-        words = OUTBOX_WORDS.get(obj.state, "")
-        if obj.state == OutboxState.RETRY and obj.not_before:
-            words = format_html("{} {}", words, gettext("Next attempt after %(time)s.") % {
-                "time": f"{timezone.localtime(obj.not_before):%Y-%m-%d %H:%M:%S}"})
-        message = format_html('<p style="margin:.5em 0 0">{}</p>', obj.message) \
-            if obj.message else ""
-        return format_html('<div id="what-happened">{}: {}{}</div>',
-                           state_badge(_OUTBOX_AS_RECORD.get(obj.state, obj.state),
-                                       obj.get_state_display()), words, message)
+        return what_happened_box(
+            badge=state_badge(_OUTBOX_AS_RECORD.get(obj.state, obj.state),
+                              obj.get_state_display()),
+            words=OUTBOX_WORDS.get(obj.state, ""), not_before=obj.not_before,
+            retrying=obj.state == OutboxState.RETRY, message=obj.message)
 
     @admin.display(description=_("what to send"))
     def payload_pretty(self, obj: OutboxMessage) -> str:

@@ -66,6 +66,19 @@ def state_badge(state: str, label: str) -> str:
                        STATE_COLOURS.get(state, "inherit"), label)
 
 
+def what_happened_box(*, badge: str, words: Any, not_before: Any, retrying: bool,
+                      message: str, extra: str = "") -> str:
+    """The box at the top of a record's or an outgoing message's page: its state, what that
+    means for the reader, when it is tried again, and what happened last."""
+    if retrying and not_before:
+        words = format_html("{} {}", words, gettext("Next attempt after %(time)s.") % {
+            "time": f"{timezone.localtime(not_before):%Y-%m-%d %H:%M:%S}"})
+    if extra:
+        words = format_html("{} ({})", words, extra)
+    last = format_html('<p style="margin:.5em 0 0">{}</p>', message) if message else ""
+    return format_html('<div id="what-happened">{}: {}{}</div>', badge, words, last)
+
+
 def pre(text: str) -> str:
     return format_html('<pre style="white-space:pre-wrap;max-height:40em;overflow:auto">{}</pre>',
                        text)
@@ -256,16 +269,11 @@ class InboundRecordAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("what happened"))
     def what_happened(self, obj: InboundRecord) -> str:
-        words = STATE_WORDS.get(obj.state, "")
-        if obj.state == RecordState.RETRY and obj.not_before:
-            words = format_html("{} {}", words, gettext("Next attempt after %(time)s.") % {
-                "time": f"{timezone.localtime(obj.not_before):%Y-%m-%d %H:%M:%S}"})
-        if obj.state == RecordState.PROCESSING and obj.claimed_by:
-            words = format_html("{} ({})", words, obj.claimed_by)
-        message = format_html('<p style="margin:.5em 0 0">{}</p>', obj.message) \
-            if obj.message else ""
-        return format_html('<div id="what-happened">{}: {}{}</div>',
-                           state_badge(obj.state, obj.get_state_display()), words, message)
+        return what_happened_box(
+            badge=state_badge(obj.state, obj.get_state_display()),
+            words=STATE_WORDS.get(obj.state, ""), not_before=obj.not_before,
+            retrying=obj.state == RecordState.RETRY, message=obj.message,
+            extra=obj.claimed_by if obj.state == RecordState.PROCESSING else "")
 
     @admin.display(description=_("a repeat of"))
     def duplicate_link(self, obj: InboundRecord) -> str:
